@@ -1,0 +1,24 @@
+// Services: the daemon's parts, wired by main.cc and handed to the control plane.
+// Pointers are non-owning; main.cc owns every part and outlives the users of this struct.
+// A part that is not running is nullptr (e.g. no NBD server in a unit test).
+#pragma once
+
+#include <functional>
+
+#include "util/status.h"
+
+namespace blocksnap {
+
+class Db;
+class VolumeManager;
+class AttachedClients;
+
+struct Services {
+  Db* db = nullptr;
+  VolumeManager* volumes = nullptr;
+  AttachedClients* clients = nullptr;  // the NBD server
+  // Re-reads the config file and the policies (SIGHUP, `policy reload`).
+  std::function<Status()> reload;
+};
+
+}  // namespace blocksnap

@@ -1,0 +1,174 @@
+#include "store/db.h"
+
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/merge_operator.h>
+#include <rocksdb/table.h>
+
+#include <cstring>
+#include <vector>
+
+namespace blocksnap {
+namespace {
+
+const char* const kCfNames[] = {"default", "map", "chunks",
+                                    "refs", "dirty"};
+
+// refs values are signed 64-bit little-endian counts; a merge operand is a delta.
+class CountAddOperator : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
+             std::string* new_value, rocksdb::Logger*) const override {
+    int64_t a = 0, b = 0;
+    if (existing && existing->size() == 8) std::memcpy(&a, existing->data(), 8);
+    if (value.size() == 8) std::memcpy(&b, value.data(), 8);
+    a += b;
+    new_value->assign(reinterpret_cast<const char*>(&a), 8);
+    return true;
+  }
+  const char* Name() const override { return "blocksnap.CountAdd"; }
+};
+
+}  // namespace
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsNotFound()) return NotFound(std::move(msg));
+  if (s.IsCorruption()) return Corruption(std::move(msg));
+  if (s.IsNoSpace()) return {Code::kNoSpace, std::move(msg)};
+  if (s.IsIOError()) return IOError(std::move(msg));
+  if (s.IsInvalidArgument()) return InvalidArgument(std::move(msg));
+  return Internal(std::move(msg));
+}
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
+  // Options, chosen for this workload:
+  // - meta/dirty: tiny records, point lookups and short prefix scans; defaults plus a bloom
+  //   filter. Every record change is a synced WriteBatch, so the WAL is the durability point.
+  // - map: 24-byte keys scanned by prefix (one volume, a chunk range), values 32 bytes;
+  //   bloom filters do not help range seeks, so none; a block cache is shared by all CFs.
+  // - chunks: values are whole chunks (4 KiB..4 MiB) written once and read rarely. Integrated
+  //   BlobDB keeps them out of the LSM so compaction rewrites keys only (no write
+  //   amplification of chunk bytes); blobs are compressed with zstd; blob GC reclaims space of
+  //   deleted chunks during compaction.
+  // - refs: counters updated by merge (no read-modify-write on the snapshot path).
+  // - One DB per data dir, so a process-wide lock file guards against a second daemon.
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = true;
+  db_opts.create_missing_column_families = true;
+  db_opts.max_background_jobs = 2;  // small hosts: flush + one compaction
+  db_opts.keep_log_file_num = 4;
+  db_opts.max_manifest_file_size = 64 << 20;
+
+  auto cache = rocksdb::NewLRUCache(64 << 20);
+  auto table_opts = [&](bool bloom) {
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = cache;
+    if (bloom) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    return rocksdb::NewBlockBasedTableFactory(t);
+  };
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (int i = 0; i < static_cast<int>(Cf::kCount_); ++i) {
+    rocksdb::ColumnFamilyOptions o;
+    o.compression = rocksdb::kLZ4Compression;
+    switch (static_cast<Cf>(i)) {
+      case Cf::kMeta:
+      case Cf::kDirty:
+        o.table_factory = table_opts(true);
+        break;
+      case Cf::kMap:
+        o.table_factory = table_opts(false);
+        break;
+      case Cf::kChunks:
+        o.table_factory = table_opts(true);
+        o.enable_blob_files = true;
+        o.min_blob_size = 512;
+        o.blob_compression_type = rocksdb::kZSTD;
+        o.enable_blob_garbage_collection = true;
+        o.blob_garbage_collection_age_cutoff = 0.5;
+        o.write_buffer_size = 64 << 20;
+        break;
+      case Cf::kRefs:
+        o.table_factory = table_opts(true);
+        o.merge_operator = std::make_shared<CountAddOperator>();
+        break;
+      case Cf::kCount_:
+        break;
+    }
+    cfs.emplace_back(kCfNames[i], o);
+  }
+
+  std::unique_ptr<Db> db(new Db());
+  db->path_ = path;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(db_opts, path, cfs, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, "opening database " + path);
+  db->db_.reset(raw);
+  for (size_t i = 0; i < handles.size(); ++i) db->handles_[i] = handles[i];
+  return db;
+}
+
+Db::~Db() {
+  // Column families are closed before the DB.
+  for (auto*& h : handles_) {
+    if (h && db_) db_->DestroyColumnFamilyHandle(h);
+    h = nullptr;
+  }
+  if (db_) db_->Close();
+}
+
+Result<std::optional<std::string>> Db::Get(Cf which, std::string_view key) {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), cf(which), rocksdb::Slice(key.data(), key.size()),
+                    &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "reading " + std::string(key));
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Db::Put(Cf which, std::string_view key, std::string_view value, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Put(wo, cf(which), rocksdb::Slice(key.data(), key.size()),
+                            rocksdb::Slice(value.data(), value.size())),
+                   "writing " + std::string(key));
+}
+
+Status Db::Delete(Cf which, std::string_view key, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Delete(wo, cf(which), rocksdb::Slice(key.data(), key.size())),
+                   "deleting " + std::string(key));
+}
+
+Status Db::Write(rocksdb::WriteBatch& batch, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Write(wo, &batch), "writing batch");
+}
+
+Status Db::ScanPrefix(Cf which, std::string_view prefix,
+                      const std::function<bool(std::string_view, std::string_view)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(which)));
+  rocksdb::Slice p(prefix.data(), prefix.size());
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+    if (!fn(std::string_view(it->key().data(), it->key().size()),
+            std::string_view(it->value().data(), it->value().size())))
+      break;
+  }
+  return FromRocks(it->status(), "scanning " + std::string(prefix));
+}
+
+Result<uint64_t> Db::NextId(std::string_view name) {
+  std::lock_guard lock(id_mu_);
+  std::string key = "next/" + std::string(name);
+  BS_ASSIGN_OR_RETURN(auto current, Get(Cf::kMeta, key));
+  uint64_t n = 1;
+  if (current) n = std::stoull(*current) + 1;
+  BS_RETURN_IF_ERROR(Put(Cf::kMeta, key, std::to_string(n)));
+  return n;
+}
+
+}  // namespace blocksnap

@@ -1,0 +1,69 @@
+// Db: the one RocksDB instance of a data directory, with blocksnap's column families.
+//
+// The key schema of every column family is written down in daemon/store/FORMAT.md.
+// rocksdb::Status is converted to blocksnap::Status here and nowhere else (FromRocks).
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/status.h"
+
+namespace blocksnap {
+
+// Column families (DESIGN.md §3). The order is the on-disk open order; append only.
+enum class Cf : int {
+  kMeta = 0,  // records: vol/<id>, snap/<id>, policy state, counters (JSON or raw)
+  kMap,       // versioned block map: <vol:8 BE><chunk:8 BE><version:8 BE> -> hash | zero marker
+  kChunks,    // SHA-256 -> chunk bytes (compressed, blob files)
+  kRefs,      // SHA-256 -> reference count (signed 64-bit little endian, merge = add)
+  kDirty,     // durable dirty-chunk state per volume and generation
+  kCount_,
+};
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what);
+
+class Db {
+ public:
+  // Opens (creating if missing) the database at `path` with every column family.
+  static Result<std::unique_ptr<Db>> Open(const std::string& path);
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  rocksdb::DB* raw() { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* cf(Cf which) { return handles_[static_cast<int>(which)]; }
+  const std::string& path() const { return path_; }
+
+  // Point lookup: the value, std::nullopt when absent, or an error.
+  Result<std::optional<std::string>> Get(Cf which, std::string_view key);
+  Status Put(Cf which, std::string_view key, std::string_view value, bool sync = true);
+  Status Delete(Cf which, std::string_view key, bool sync = true);
+  // Applies a batch atomically. sync=true makes it durable before returning.
+  Status Write(rocksdb::WriteBatch& batch, bool sync = true);
+  // Calls fn(key, value) for every key starting with prefix, in key order; fn returns false
+  // to stop early.
+  Status ScanPrefix(Cf which, std::string_view prefix,
+                    const std::function<bool(std::string_view, std::string_view)>& fn);
+  // Atomically increments the 64-bit counter at meta key `name` and returns the new value.
+  // Used for volume and snapshot ids; serialized internally.
+  Result<uint64_t> NextId(std::string_view name);
+
+ private:
+  Db() = default;
+
+  std::string path_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount_)> handles_{};
+  std::mutex id_mu_;
+};
+
+}  // namespace blocksnap
