@@ -10,8 +10,7 @@
 namespace blocksnap {
 namespace {
 
-const char* const kCfNames[] = {"default", "map", "chunks",
-                                    "refs", "dirty"};
+const char* const kCfNames[] = {"default", "map", "chunks", "refs", "dirty"};
 
 // refs values are signed 64-bit little-endian counts; a merge operand is a delta.
 class CountAddOperator : public rocksdb::AssociativeMergeOperator {
@@ -65,7 +64,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = cache;
     if (bloom) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-    return rocksdb::NewBlockBasedTableFactory(t);
+    return std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(t));
   };
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
@@ -121,8 +120,8 @@ Db::~Db() {
 
 Result<std::optional<std::string>> Db::Get(Cf which, std::string_view key) {
   std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), cf(which), rocksdb::Slice(key.data(), key.size()),
-                    &value);
+  auto s =
+      db_->Get(rocksdb::ReadOptions(), cf(which), rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return FromRocks(s, "reading " + std::string(key));
   return std::optional<std::string>(std::move(value));

@@ -23,18 +23,37 @@ Result<uint64_t> ParseSize(std::string_view text) {
   if (ec != std::errc() || end == text.data())
     return InvalidArgument("invalid size '" + original + "': expected a number with K/M/G/T");
   std::string_view suffix(end, text.data() + text.size() - end);
-  if (suffix.ends_with("iB")) suffix.remove_suffix(2);
-  else if (suffix.size() > 1 && suffix.ends_with("B")) suffix.remove_suffix(1);
-  else if (suffix == "B") suffix = {};
+  if (suffix.ends_with("iB"))
+    suffix.remove_suffix(2);
+  else if (suffix.size() > 1 && suffix.ends_with("B"))
+    suffix.remove_suffix(1);
+  else if (suffix == "B")
+    suffix = {};
   unsigned shift = 0;
-  if (suffix.empty()) shift = 0;
+  if (suffix.empty())
+    shift = 0;
   else if (suffix.size() == 1) {
     switch (suffix[0]) {
-      case 'k': case 'K': shift = 10; break;
-      case 'm': case 'M': shift = 20; break;
-      case 'g': case 'G': shift = 30; break;
-      case 't': case 'T': shift = 40; break;
-      case 'p': case 'P': shift = 50; break;
+      case 'k':
+      case 'K':
+        shift = 10;
+        break;
+      case 'm':
+      case 'M':
+        shift = 20;
+        break;
+      case 'g':
+      case 'G':
+        shift = 30;
+        break;
+      case 't':
+      case 'T':
+        shift = 40;
+        break;
+      case 'p':
+      case 'P':
+        shift = 50;
+        break;
       default:
         return InvalidArgument("invalid size suffix in '" + original + "': use K, M, G or T");
     }
@@ -55,10 +74,12 @@ std::string FormatSize(uint64_t bytes) {
     ++u;
   }
   char buf[32];
-  if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  if (u == 0)
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
   else if (v == static_cast<double>(static_cast<uint64_t>(v)))
     std::snprintf(buf, sizeof buf, "%.0f %s", v, kUnits[u]);
-  else std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
   return buf;
 }
 
@@ -93,7 +114,8 @@ Status ValidateChunkSize(uint64_t chunk_size) {
 
 Status ValidateTag(std::string_view key, std::string_view value, bool allow_reserved) {
   if (key.empty() || key.size() > 128)
-    return InvalidArgument("invalid tag key '" + std::string(key) + "': must be 1 to 128 characters");
+    return InvalidArgument("invalid tag key '" + std::string(key) +
+                           "': must be 1 to 128 characters");
   for (char c : key)
     if (!IsNameChar(c) && c != ':' && c != '/')
       return InvalidArgument("invalid tag key '" + std::string(key) +
@@ -101,7 +123,8 @@ Status ValidateTag(std::string_view key, std::string_view value, bool allow_rese
   if (!allow_reserved && key.starts_with(kReservedTagPrefix))
     return InvalidArgument("tag key '" + std::string(key) + "' is reserved for blocksnapd");
   if (value.size() > 256)
-    return InvalidArgument("tag value for '" + std::string(key) + "' is longer than 256 characters");
+    return InvalidArgument("tag value for '" + std::string(key) +
+                           "' is longer than 256 characters");
   for (unsigned char c : value)
     if (c < 0x20 || c == 0x7f)
       return InvalidArgument("tag value for '" + std::string(key) +

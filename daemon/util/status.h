@@ -48,14 +48,30 @@ class Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
-inline Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
-inline Status AlreadyExists(std::string m) { return {Code::kAlreadyExists, std::move(m)}; }
-inline Status Busy(std::string m) { return {Code::kBusy, std::move(m)}; }
-inline Status PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
-inline Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
-inline Status IOError(std::string m) { return {Code::kIOError, std::move(m)}; }
-inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {Code::kInvalidArgument, std::move(m)};
+}
+inline Status NotFound(std::string m) {
+  return {Code::kNotFound, std::move(m)};
+}
+inline Status AlreadyExists(std::string m) {
+  return {Code::kAlreadyExists, std::move(m)};
+}
+inline Status Busy(std::string m) {
+  return {Code::kBusy, std::move(m)};
+}
+inline Status PermissionDenied(std::string m) {
+  return {Code::kPermissionDenied, std::move(m)};
+}
+inline Status Corruption(std::string m) {
+  return {Code::kCorruption, std::move(m)};
+}
+inline Status IOError(std::string m) {
+  return {Code::kIOError, std::move(m)};
+}
+inline Status Internal(std::string m) {
+  return {Code::kInternal, std::move(m)};
+}
 
 // errno -> Status, with "what" naming the failed operation ("creating volumes/x.img").
 Status FromErrno(int err, const std::string& what);
@@ -87,10 +103,10 @@ class Result {
 }  // namespace blocksnap
 
 // Propagate a non-OK Status from an expression returning Status.
-#define BS_RETURN_IF_ERROR(expr)          \
-  do {                                    \
-    ::blocksnap::Status bs_st_ = (expr);  \
-    if (!bs_st_.ok()) return bs_st_;      \
+#define BS_RETURN_IF_ERROR(expr)         \
+  do {                                   \
+    ::blocksnap::Status bs_st_ = (expr); \
+    if (!bs_st_.ok()) return bs_st_;     \
   } while (0)
 
 #define BS_CONCAT_INNER_(a, b) a##b

@@ -65,6 +65,7 @@ class VolumeManager {
 
  private:
   VolumeManager(Db& db, std::string volumes_dir) : db_(db), volumes_dir_(std::move(volumes_dir)) {}
+  void RemoveOrphanImages();
   std::shared_ptr<Volume> FindLocked(std::string_view name_or_id) const;
   std::string ImagePath(uint64_t id) const;
 

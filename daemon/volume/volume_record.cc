@@ -26,8 +26,12 @@ Result<uint64_t> ParseVolumeId(std::string_view text) {
 
 std::string EncodeVolumeRecord(const VolumeRecord& r) {
   nlohmann::json j = {
-      {"id", r.IdString()},       {"name", r.name},   {"size", r.size},
-      {"chunk_size", r.chunk_size}, {"tags", r.tags}, {"state", r.state},
+      {"id", r.IdString()},
+      {"name", r.name},
+      {"size", r.size},
+      {"chunk_size", r.chunk_size},
+      {"tags", r.tags},
+      {"state", r.state},
       {"created", FormatRfc3339(r.created)},
   };
   return j.dump();

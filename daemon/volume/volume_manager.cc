@@ -1,0 +1,191 @@
+#include "volume/volume_manager.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace blocksnap {
+namespace {
+
+Result<UniqueFd> OpenImage(const std::string& path, int extra_flags) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | extra_flags, 0600));
+  if (!fd) return FromErrno(errno, "opening " + path);
+  return fd;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<VolumeManager>> VolumeManager::Open(Db& db, const std::string& data_dir) {
+  std::string dir = data_dir + "/volumes";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return FromErrno(ec.value(), "creating " + dir);
+  std::unique_ptr<VolumeManager> m(new VolumeManager(db, dir));
+
+  std::vector<VolumeRecord> records;
+  Status decode_error;
+  BS_RETURN_IF_ERROR(db.ScanPrefix(Cf::kMeta, "vol/", [&](std::string_view, std::string_view v) {
+    auto r = DecodeVolumeRecord(v);
+    if (!r.ok()) {
+      decode_error = r.status();
+      return false;
+    }
+    records.push_back(std::move(r).value());
+    return true;
+  }));
+  BS_RETURN_IF_ERROR(decode_error);
+
+  for (auto& r : records) {
+    std::string path = m->ImagePath(r.id);
+    auto fd = OpenImage(path, 0);
+    if (!fd.ok() && fd.status().code() == Code::kNotFound) {
+      // The record was written but the image is gone (deleted by hand): recreate it empty
+      // rather than refuse to start; the operator sees the warning.
+      spdlog::warn("volume {} ({}): image {} is missing, recreating it empty", r.name, r.IdString(),
+                   path);
+      fd = OpenImage(path, O_CREAT);
+      if (fd.ok() && ::ftruncate(fd->get(), static_cast<off_t>(r.size)) != 0)
+        return FromErrno(errno, "sizing " + path);
+    }
+    if (!fd.ok()) return fd.status();
+    auto name = r.name;
+    m->by_name_.emplace(name, std::make_shared<Volume>(std::move(r), std::move(fd).value(), path));
+  }
+  m->RemoveOrphanImages();
+  spdlog::info("loaded {} volume(s) from {}", m->by_name_.size(), db.path());
+  return m;
+}
+
+void VolumeManager::RemoveOrphanImages() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(volumes_dir_, ec)) {
+    std::string file = entry.path().filename().string();
+    if (!file.starts_with("vol-") || !file.ends_with(".img")) continue;
+    auto id = ParseVolumeId(file.substr(0, file.size() - 4));
+    if (!id.ok()) continue;
+    bool known = std::any_of(by_name_.begin(), by_name_.end(),
+                             [&](const auto& kv) { return kv.second->id() == *id; });
+    if (known) continue;
+    spdlog::warn("removing {}: an image without a volume record (interrupted create)",
+                 entry.path().string());
+    std::filesystem::remove(entry.path(), ec);
+  }
+}
+
+std::string VolumeManager::ImagePath(uint64_t id) const {
+  return volumes_dir_ + "/" + FormatVolumeId(id) + ".img";
+}
+
+std::shared_ptr<Volume> VolumeManager::FindLocked(std::string_view name_or_id) const {
+  if (auto it = by_name_.find(name_or_id); it != by_name_.end()) return it->second;
+  if (name_or_id.starts_with("vol-"))
+    for (const auto& [name, vol] : by_name_)
+      if (vol->record().IdString() == name_or_id) return vol;
+  return nullptr;
+}
+
+Result<VolumeRecord> VolumeManager::Create(const CreateVolumeRequest& req) {
+  BS_RETURN_IF_ERROR(ValidateVolumeName(req.name));
+  BS_RETURN_IF_ERROR(ValidateVolumeSize(req.size));
+  BS_RETURN_IF_ERROR(ValidateChunkSize(req.chunk_size));
+  for (const auto& [k, v] : req.tags) BS_RETURN_IF_ERROR(ValidateTag(k, v));
+
+  std::lock_guard lock(mu_);
+  if (by_name_.count(req.name)) return AlreadyExists("volume '" + req.name + "' already exists");
+
+  VolumeRecord r;
+  BS_ASSIGN_OR_RETURN(r.id, db_.NextId("vol"));
+  r.name = req.name;
+  r.size = req.size;
+  r.chunk_size = req.chunk_size;
+  r.tags = req.tags;
+  r.created = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+
+  // File first, record second: a crash in between leaves an image without a record. Ids are
+  // never reused, so it cannot collide; Open() removes such orphans.
+  std::string path = ImagePath(r.id);
+  BS_ASSIGN_OR_RETURN(UniqueFd fd, OpenImage(path, O_CREAT | O_EXCL));
+  if (::ftruncate(fd.get(), static_cast<off_t>(r.size)) != 0) {
+    Status st = FromErrno(errno, "sizing " + path);
+    ::unlink(path.c_str());
+    return st;
+  }
+  if (Status st = db_.Put(Cf::kMeta, r.Key(), EncodeVolumeRecord(r)); !st.ok()) {
+    ::unlink(path.c_str());
+    return st;
+  }
+  by_name_.emplace(r.name, std::make_shared<Volume>(r, std::move(fd), path));
+  spdlog::info("created volume {} ({}, {} bytes, chunk {})", r.name, r.IdString(), r.size,
+               r.chunk_size);
+  return r;
+}
+
+std::vector<VolumeRecord> VolumeManager::List() const {
+  std::lock_guard lock(mu_);
+  std::vector<VolumeRecord> out;
+  out.reserve(by_name_.size());
+  for (const auto& [name, vol] : by_name_) out.push_back(vol->record());
+  return out;  // std::map keeps them sorted by name
+}
+
+Result<VolumeRecord> VolumeManager::Get(std::string_view name_or_id) const {
+  BS_ASSIGN_OR_RETURN(auto vol, Find(name_or_id));
+  return vol->record();
+}
+
+Result<std::shared_ptr<Volume>> VolumeManager::Find(std::string_view name_or_id) const {
+  std::lock_guard lock(mu_);
+  auto vol = FindLocked(name_or_id);
+  if (!vol) return NotFound("volume '" + std::string(name_or_id) + "' not found");
+  return vol;
+}
+
+Status VolumeManager::Delete(std::string_view name_or_id, bool force) {
+  std::shared_ptr<Volume> vol;
+  {
+    std::lock_guard lock(mu_);
+    vol = FindLocked(name_or_id);
+    if (!vol) return NotFound("volume '" + std::string(name_or_id) + "' not found");
+  }
+  if (attached_) {
+    size_t n = attached_->CountClients(vol->id());
+    if (n > 0 && !force)
+      return Busy("volume '" + vol->name() + "' has " + std::to_string(n) +
+                  " connected client(s); disconnect them or use --force");
+    // Mark first so no new connection attaches while we disconnect the current ones.
+    vol->mark_deleted();
+    if (n > 0) attached_->DisconnectClients(vol->id());
+  }
+  vol->mark_deleted();
+  std::lock_guard lock(mu_);
+  BS_RETURN_IF_ERROR(db_.Delete(Cf::kMeta, vol->record().Key()));
+  by_name_.erase(vol->name());
+  if (::unlink(vol->path().c_str()) != 0 && errno != ENOENT)
+    spdlog::warn("volume {}: removing {}: {}, ignoring", vol->name(), vol->path(),
+                 std::strerror(errno));
+  spdlog::info("deleted volume {} ({})", vol->name(), vol->record().IdString());
+  return Status::Ok();
+}
+
+Result<VolumeRecord> VolumeManager::Tag(std::string_view name_or_id, const Tags& set,
+                                        const std::vector<std::string>& unset) {
+  for (const auto& [k, v] : set) BS_RETURN_IF_ERROR(ValidateTag(k, v));
+  for (const auto& k : unset) BS_RETURN_IF_ERROR(ValidateTag(k, ""));
+  std::lock_guard lock(mu_);
+  auto vol = FindLocked(name_or_id);
+  if (!vol) return NotFound("volume '" + std::string(name_or_id) + "' not found");
+  VolumeRecord r = vol->record();
+  for (const auto& k : unset) r.tags.erase(k);
+  for (const auto& [k, v] : set) r.tags[k] = v;
+  BS_RETURN_IF_ERROR(db_.Put(Cf::kMeta, r.Key(), EncodeVolumeRecord(r)));
+  vol->set_record(r);
+  return r;
+}
+
+}  // namespace blocksnap

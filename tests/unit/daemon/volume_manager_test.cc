@@ -1,0 +1,93 @@
+#include "volume/volume_manager.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace blocksnap {
+namespace {
+
+class VolumeManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("bs-vm-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    Reopen();
+  }
+  void TearDown() override {
+    vm_.reset();
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Reopen() {
+    vm_.reset();
+    db_.reset();
+    auto db = Db::Open((dir_ / "db").string());
+    ASSERT_TRUE(db.ok()) << db.status().message();
+    db_ = std::move(db).value();
+    auto vm = VolumeManager::Open(*db_, dir_.string());
+    ASSERT_TRUE(vm.ok()) << vm.status().message();
+    vm_ = std::move(vm).value();
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<Db> db_;
+  std::unique_ptr<VolumeManager> vm_;
+};
+
+TEST_F(VolumeManagerTest, CreateMakesSparseImageAndRecord) {
+  auto r = vm_->Create({"db", 64 << 20, 65536, {{"backup", "nightly"}}});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  struct stat st {};
+  std::string path = (dir_ / "volumes" / (r->IdString() + ".img")).string();
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 64 << 20);
+  EXPECT_EQ(st.st_blocks, 0);  // sparse: nothing allocated
+  Reopen();
+  auto back = vm_->Get("db");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->id, r->id);
+  EXPECT_EQ(back->tags.at("backup"), "nightly");
+  EXPECT_TRUE(vm_->Get(r->IdString()).ok());  // by id too
+}
+
+TEST_F(VolumeManagerTest, ErrorsChangeNothing) {
+  ASSERT_TRUE(vm_->Create({"a", 1 << 20}).ok());
+  EXPECT_EQ(vm_->Create({"a", 1 << 20}).status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(vm_->Create({"b", 1000}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(vm_->Create({"b/c", 1 << 20}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(vm_->Create({"b", 1 << 20, 3000}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(vm_->Delete("zz", false).code(), Code::kNotFound);
+  EXPECT_EQ(vm_->Tag("zz", {{"k", "v"}}, {}).status().code(), Code::kNotFound);
+  EXPECT_EQ(vm_->Tag("a", {{"blocksnap:x", "v"}}, {}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(vm_->List().size(), 1u);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_ / "volumes"),
+                          std::filesystem::directory_iterator()),
+            1);
+}
+
+TEST_F(VolumeManagerTest, TagUntagDeletePersist) {
+  auto r = vm_->Create({"v", 1 << 20, 65536, {{"a", "1"}, {"b", "2"}}});
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(vm_->Tag("v", {{"c", "3"}, {"a", "9"}}, {"b"}).ok());
+  Reopen();
+  EXPECT_EQ(vm_->Get("v")->tags, (Tags{{"a", "9"}, {"c", "3"}}));
+  ASSERT_TRUE(vm_->Delete("v", false).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "volumes" / (r->IdString() + ".img")));
+  Reopen();
+  EXPECT_TRUE(vm_->List().empty());
+}
+
+TEST_F(VolumeManagerTest, OrphanImageIsRemovedAtOpen) {
+  std::string orphan = (dir_ / "volumes" / (FormatVolumeId(99) + ".img")).string();
+  { std::ofstream(orphan) << "x"; }
+  Reopen();
+  EXPECT_FALSE(std::filesystem::exists(orphan));
+}
+
+}  // namespace
+}  // namespace blocksnap
