@@ -1,0 +1,76 @@
+// Fixed-newstyle handshake as a sans-I/O state machine.
+//
+// The transport feeds whatever bytes it received (Feed) and sends whatever the machine
+// produced (TakeOutput) until state() leaves kNegotiating: kTransmission hands over the
+// opened export and what was negotiated; kClosed means drop the connection (after sending
+// the remaining output). No I/O, no clock, no logging above debug: the transport owns the
+// socket and the handshake timeout.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nbd/export.h"
+
+namespace blocksnap::nbd {
+
+// What the handshake settled, read by the transmission phase.
+struct Negotiated {
+  std::string export_name;
+  bool structured_replies = false;
+  bool no_zeroes = false;
+  // The client asked for NBD_INFO_BLOCK_SIZE, so it promised to honour the minimum block
+  // size: misaligned requests are then refused (clients that did not may send any size).
+  bool block_size_agreed = false;
+  std::vector<size_t> meta_contexts;  // selected indices into Export::MetaContexts()
+};
+
+class Handshake {
+ public:
+  enum class State { kNegotiating, kTransmission, kClosed };
+
+  // The catalog must outlive the handshake. The greeting is queued at once.
+  explicit Handshake(ExportCatalog& catalog);
+
+  // Consumes received bytes. Bytes that arrive after the handshake ended are kept for the
+  // transmission phase (TakeLeftover).
+  void Feed(std::string_view data);
+  // Bytes to send, in order; empties the queue.
+  std::string TakeOutput() { return std::move(out_); }
+  bool has_output() const { return !out_.empty(); }
+
+  State state() const { return state_; }
+  // Why the handshake closed (for the transport's log), empty otherwise.
+  const std::string& close_reason() const { return close_reason_; }
+
+  // Valid in kTransmission.
+  std::unique_ptr<Export> TakeExport() { return std::move(export_); }
+  const Negotiated& negotiated() const { return neg_; }
+  std::string TakeLeftover() { return std::move(in_); }
+
+ private:
+  bool Step();  // handles one complete message from in_, false when more bytes are needed
+  void HandleOption(uint32_t option, std::string_view data);
+  void HandleExportName(std::string_view data);
+  void HandleInfoOrGo(uint32_t option, std::string_view data);
+  void HandleList(std::string_view data);
+  void HandleMetaContext(uint32_t option, std::string_view data);
+  void Reply(uint32_t option, uint32_t type, std::string_view data = {});
+  void ReplyError(uint32_t option, uint32_t type, std::string_view message);
+  void Close(std::string reason);
+
+  ExportCatalog& catalog_;
+  State state_ = State::kNegotiating;
+  bool got_client_flags_ = false;
+  std::string in_;
+  std::string out_;
+  std::string close_reason_;
+  Negotiated neg_;
+  std::string meta_export_;  // the export SET_META_CONTEXT applied to
+  std::unique_ptr<Export> export_;
+};
+
+}  // namespace blocksnap::nbd

@@ -1,0 +1,113 @@
+// Transmission phase: validates each request, runs it on the export and encodes its reply.
+//
+// Sans-I/O: the transport reads a header (and a WRITE's payload) into a Slot, calls Handle,
+// and later gets exactly one ReplySink::SendReply(slot) with the reply as an iovec list.
+// Slots are pooled by the transport and reused, so buffers keep their capacity and the hot
+// path allocates nothing once warm. Replies may complete in any order.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "nbd/export.h"
+#include "nbd/handshake.h"
+#include "nbd/reply.h"
+#include "nbd/request.h"
+
+namespace blocksnap::nbd {
+
+// A byte buffer that keeps its capacity and does not zero-fill (reads overwrite it).
+class Buffer {
+ public:
+  uint8_t* data() { return buf_.get(); }
+  size_t size() const { return size_; }
+  std::span<uint8_t> span() { return {buf_.get(), size_}; }
+  void Resize(size_t n) {
+    if (n > capacity_) {
+      buf_ = std::make_unique_for_overwrite<uint8_t[]>(n);
+      capacity_ = n;
+    }
+    size_ = n;
+  }
+  // Gives memory back after an unusually large request.
+  void Shrink(size_t keep) {
+    if (capacity_ > keep) {
+      buf_.reset();
+      capacity_ = size_ = 0;
+    }
+  }
+
+ private:
+  std::unique_ptr<uint8_t[]> buf_;
+  size_t capacity_ = 0;
+  size_t size_ = 0;
+};
+
+class Transmission;
+
+// One in-flight request and its reply.
+class Slot final : public Completion {
+ public:
+  Request req;
+  Buffer data;  // WRITE payload in, READ data out
+  // The reply, valid from SendReply until the transport releases the slot. iov points into
+  // reply_bytes and data.
+  Bytes reply_bytes;
+  std::vector<iovec> iov;
+
+  void Complete(int result) noexcept override;
+
+ private:
+  friend class Transmission;
+  Transmission* tx_ = nullptr;
+  size_t context_pos_ = 0;  // BLOCK_STATUS: which selected context runs now
+  std::vector<Extent> extents_;
+};
+
+class ReplySink {
+ public:
+  // slot.iov holds the complete reply; the transport sends it and then releases the slot.
+  // May be called from inside Transmission::Handle (inline completion).
+  virtual void SendReply(Slot& slot) noexcept = 0;
+
+ protected:
+  ~ReplySink() = default;
+};
+
+class Transmission {
+ public:
+  Transmission(std::unique_ptr<Export> exp, Negotiated neg, ReplySink& sink);
+
+  // Starts the request in slot (header parsed, payload read). Exactly one SendReply(slot)
+  // follows, possibly before Handle returns.
+  void Handle(Slot& slot) noexcept;
+
+  Export& exp() { return *export_; }
+  const ExportInfo& info() const { return info_; }
+  const Negotiated& negotiated() const { return neg_; }
+
+  // Builds the error reply for a request refused before it reached Handle (e.g. an
+  // oversized WRITE whose payload was never read), then calls SendReply.
+  void RejectRequest(Slot& slot, uint32_t nbd_error) noexcept;
+
+ private:
+  friend class Slot;
+  void OnComplete(Slot& slot, int result) noexcept;
+  void StartBlockStatus(Slot& slot) noexcept;
+  void FinishBlockStatusContext(Slot& slot) noexcept;
+  void FinishRead(Slot& slot) noexcept;
+  void FinishError(Slot& slot, uint32_t nbd_error) noexcept;
+  void FinishOk(Slot& slot) noexcept;
+
+  std::unique_ptr<Export> export_;
+  ExportInfo info_;
+  Negotiated neg_;
+  std::vector<std::string> contexts_;
+  ReplySink& sink_;
+};
+
+}  // namespace blocksnap::nbd
