@@ -1,0 +1,210 @@
+#include "bus/bus_service.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "bus/bus_errors.h"
+#include "bus/bus_names.h"
+#include "bus/control_socket.h"
+#include "bus/manager_object.h"
+#include "bus/volume_object.h"
+
+namespace blocksnap {
+namespace {
+
+Status FromBusErrno(int r, const std::string& what) {
+  return FromErrno(r < 0 ? -r : r, what);
+}
+
+}  // namespace
+
+BusService::BusService(PrivateTag, sd_event* event, const BusOptions& options, Services& services)
+    : event_(event), options_(options) {
+  context_.services = &services;
+  context_.nbd_uri_base = options.nbd_uri_base;
+  while (!context_.nbd_uri_base.empty() && context_.nbd_uri_base.back() == '/')
+    context_.nbd_uri_base.pop_back();
+  context_.events = this;
+}
+
+Result<std::unique_ptr<BusService>> BusService::Start(sd_event* event, const BusOptions& options,
+                                                      Services& services) {
+  if (event == nullptr || services.volumes == nullptr)
+    return Internal("the control plane needs an event loop and a volume manager");
+  const std::string& mode = options.bus;
+  if (mode != "auto" && mode != "system" && mode != "user" && mode != "none")
+    return InvalidArgument("invalid bus '" + mode + "': use auto, system, user or none");
+  RegisterBusErrorMap();
+
+  auto service = std::make_unique<BusService>(PrivateTag{}, event, options, services);
+  int r = sd_id128_randomize(&service->server_id_);
+  if (r < 0) return FromBusErrno(r, "generating the control socket's server id");
+  BS_RETURN_IF_ERROR(service->ListenPrivate());
+  BS_RETURN_IF_ERROR(service->ConnectBus());
+  return service;
+}
+
+BusService::~BusService() {
+  accept_source_.reset();
+  peers_.clear();
+  bus_.reset();
+  listen_fd_.reset();
+  struct stat st {};
+  if (socket_bound_ && lstat(options_.control_path.c_str(), &st) == 0 && st.st_dev == socket_dev_ &&
+      st.st_ino == socket_ino_)
+    unlink(options_.control_path.c_str());
+}
+
+Status BusService::ListenPrivate() {
+  Result<UniqueFd> fd = ListenControlSocket(options_.control_path);
+  if (!fd.ok()) return fd.status();
+  listen_fd_ = std::move(fd).value();
+  struct stat st {};
+  if (lstat(options_.control_path.c_str(), &st) == 0) {
+    socket_bound_ = true;
+    socket_dev_ = st.st_dev;
+    socket_ino_ = st.st_ino;
+  }
+  sd_event_source* raw = nullptr;
+  int r = sd_event_add_io(event_, &raw, listen_fd_.get(), EPOLLIN, OnAcceptReady, this);
+  if (r < 0) return FromBusErrno(r, "watching the control socket");
+  accept_source_.reset(raw);
+  sd_event_source_set_description(raw, "control-socket");
+  spdlog::info("control socket listening on {}", options_.control_path);
+  return Status::Ok();
+}
+
+Status BusService::ConnectBus() {
+  const std::string& mode = options_.bus;
+  if (mode == "none") return Status::Ok();
+  const bool system = mode == "system" || (mode == "auto" && geteuid() == 0);
+  const std::string which = system ? "system" : "user";
+
+  sd_bus* raw = nullptr;
+  int r = system ? sd_bus_open_system(&raw) : sd_bus_open_user(&raw);
+  BusPtr bus(raw);
+  Status st;
+  if (r < 0) {
+    st = FromBusErrno(r, "connecting to the " + which + " bus");
+  } else if ((r = sd_bus_attach_event(bus.get(), event_, SD_EVENT_PRIORITY_NORMAL)) < 0 ||
+             (r = Serve(bus.get())) < 0) {
+    st = FromBusErrno(r, "serving on the " + which + " bus");
+  } else if ((r = sd_bus_request_name(bus.get(), kBusName, 0)) < 0) {
+    // -EEXIST: another process owns it; -EACCES: the bus policy (units/) does not allow us.
+    st = r == -EEXIST ? Busy(std::string("the name ") + kBusName + " is already owned on the " +
+                             which + " bus")
+                      : FromBusErrno(r, std::string("requesting the name ") + kBusName +
+                                            " on the " + which + " bus");
+  }
+  if (!st.ok()) {
+    if (mode == "auto") {
+      spdlog::info("not on a bus ({}), serving the control socket only", st.message());
+      return Status::Ok();
+    }
+    return st;
+  }
+  bus_ = std::move(bus);
+  spdlog::info("serving {} on the {} bus", kBusName, which);
+  return Status::Ok();
+}
+
+int BusService::Serve(sd_bus* bus) {
+  int r = AddManagerObject(bus, &context_);
+  if (r < 0) return r;
+  if ((r = AddVolumeObjects(bus, &context_)) < 0) return r;
+  // sd-bus synthesizes this local signal when the peer goes away; it is never sent over the
+  // wire, so matching it installs nothing on a bus daemon.
+  return sd_bus_match_signal(bus, nullptr, "org.freedesktop.DBus.Local",
+                             "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
+                             "Disconnected", OnDisconnected, this);
+}
+
+int BusService::OnAcceptReady(sd_event_source* /*source*/, int /*fd*/, uint32_t /*revents*/,
+                              void* userdata) noexcept {
+  try {
+    static_cast<BusService*>(userdata)->AcceptPeer();
+  } catch (const std::exception& e) {
+    spdlog::warn("accepting a control connection: {}, ignoring", e.what());
+  }
+  return 0;  // never fail the event source: that would stop all future accepts
+}
+
+void BusService::AcceptPeer() {
+  UniqueFd fd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  if (!fd) {
+    if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+      spdlog::warn("accepting a control connection: {}, ignoring", std::strerror(errno));
+    return;
+  }
+  sd_bus* raw = nullptr;
+  int r = sd_bus_new(&raw);
+  BusPtr bus(raw);
+  if (r >= 0 && (r = sd_bus_set_fd(bus.get(), fd.get(), fd.get())) >= 0) fd.release();
+  // Server side of a direct connection: no Hello, no bus name. Anonymous authentication is
+  // accepted besides EXTERNAL because permission is checked per call from SO_PEERCRED, not
+  // at connect time.
+  if (r >= 0) r = sd_bus_set_server(bus.get(), 1, server_id_);
+  if (r >= 0) r = sd_bus_set_anonymous(bus.get(), 1);
+  if (r >= 0) r = sd_bus_set_description(bus.get(), "control-peer");
+  if (r >= 0) r = sd_bus_start(bus.get());
+  if (r >= 0) r = sd_bus_attach_event(bus.get(), event_, SD_EVENT_PRIORITY_NORMAL);
+  if (r >= 0) r = Serve(bus.get());
+  if (r < 0) {
+    spdlog::warn("setting up a control connection: {}, ignoring", std::strerror(-r));
+    return;
+  }
+  spdlog::debug("control connection accepted ({} open)", peers_.size() + 1);
+  sd_bus* key = bus.get();
+  peers_.emplace(key, std::move(bus));
+}
+
+int BusService::OnDisconnected(sd_bus_message* m, void* userdata,
+                               sd_bus_error* /*ret_error*/) noexcept {
+  auto* self = static_cast<BusService*>(userdata);
+  sd_bus* bus = sd_bus_message_get_bus(m);
+  // Dropping the connection here is safe: sd-bus holds a reference while it dispatches.
+  if (self->bus_ && bus == self->bus_.get()) {
+    spdlog::warn("lost the connection to the bus, serving the control socket only");
+    self->bus_.reset();
+  } else if (self->peers_.erase(bus) > 0) {
+    spdlog::debug("control connection closed ({} open)", self->peers_.size());
+  }
+  return 0;
+}
+
+void BusService::EmitVolumeSignal(const char* member, const VolumeRecord& record) {
+  const std::string id = record.IdString();
+  const std::string path = VolumeObjectPath(id);
+  auto emit = [&](sd_bus* bus) {
+    int r = sd_bus_emit_signal(bus, kManagerPath, kManagerInterface, member, "sso", id.c_str(),
+                               record.name.c_str(), path.c_str());
+    if (r < 0) spdlog::debug("emitting {}: {}, ignoring", member, std::strerror(-r));
+  };
+  if (bus_) emit(bus_.get());
+  for (auto& [raw, owned] : peers_) emit(raw);
+}
+
+void BusService::VolumeCreated(const VolumeRecord& record) {
+  EmitVolumeSignal("VolumeCreated", record);
+}
+
+void BusService::VolumeRemoved(const VolumeRecord& record) {
+  EmitVolumeSignal("VolumeRemoved", record);
+}
+
+void BusService::VolumeChanged(const VolumeRecord& record, const char* property) {
+  const std::string path = VolumeObjectPath(record.IdString());
+  auto emit = [&](sd_bus* bus) {
+    int r = sd_bus_emit_properties_changed(bus, path.c_str(), kVolumeInterface, property, nullptr);
+    if (r < 0) spdlog::debug("emitting PropertiesChanged: {}, ignoring", std::strerror(-r));
+  };
+  if (bus_) emit(bus_.get());
+  for (auto& [raw, owned] : peers_) emit(raw);
+}
+
+}  // namespace blocksnap
