@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "bus/bus_service.h"  // control plane
 #include "config/config.h"
 #include "services.h"
 #include "store/db.h"
@@ -124,7 +125,17 @@ int Run(const Environment& env, const ConfigOverrides& overrides) {
 
   // NBD server: started here once daemon/io lands.
 
-  // Control plane: started here once daemon/bus lands.
+  // Control plane: the private control socket always, a bus per config.bus.
+  BusOptions bus_options;                           // control plane
+  bus_options.control_path = config.control_path;  // control plane
+  bus_options.bus = config.bus;                     // control plane
+  if (!config.listen.empty())                       // control plane
+    bus_options.nbd_uri_base = "nbd://" + config.listen.front();  // control plane
+  auto bus_service = BusService::Start(event.get(), bus_options, services);  // control plane
+  if (!bus_service.ok()) {                                                   // control plane
+    spdlog::critical("{}", bus_service.status().message());                 // control plane
+    return 1;                                                                // control plane
+  }                                                                          // control plane
 
   sd_notifyf(0, "READY=1\nSTATUS=Serving %zu volume(s)", (*volumes)->List().size());
   spdlog::info("blocksnapd ready");
@@ -133,6 +144,7 @@ int Run(const Environment& env, const ConfigOverrides& overrides) {
   if (r < 0) spdlog::error("event loop failed: {}", strerror(-r));
 
   // Shutdown in reverse order of start: clients first, then the store.
+  bus_service->reset();  // control plane
   volumes->reset();
   db->reset();
   spdlog::info("blocksnapd stopped");
