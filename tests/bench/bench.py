@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""blocksnap benchmarks: blocksnapd against qemu-nbd and nbdkit, measured side by side in one
+run, reported as ratios in a Markdown file (docs/BENCHMARKS.md by default).
+
+    tests/bench/bench.py                 # the whole benchmark (< 10 minutes on 2 cores)
+    tests/bench/bench.py --quick         # < 1 minute: proves the harness works
+    tests/bench/bench.py --out FILE --disk-dir DIR
+
+Figures are measurements, never assertions: the suite runs --quick and checks only that every
+figure was produced.
+"""
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import fio_jobs  # noqa: E402
+import peers  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def machine_info(disk_dir):
+    cpu = "unknown"
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    src = subprocess.run(["findmnt", "-no", "SOURCE,FSTYPE", "--target", str(disk_dir)],
+                         capture_output=True, text=True).stdout.strip()
+    return {"CPU": cpu, "cores": str(os.cpu_count()), "kernel": platform.release(),
+            "disk (data dir)": f"{src} at {disk_dir}", "tmpfs": "/dev/shm"}
+
+
+def make_image(path, size_bytes):
+    """A raw image of random bytes (so reads hit data, not holes) for the peers."""
+    with open("/dev/urandom", "rb") as src, open(path, "wb") as dst:
+        left = size_bytes
+        while left:
+            n = min(left, 8 << 20)
+            dst.write(src.read(n))
+            left -= n
+
+
+def fill_volume(uri, image):
+    subprocess.run(["nbdcopy", str(image), uri], check=True, timeout=600)
+
+
+def io_section(args, storages, report):
+    """NBD I/O: every job, every server, every storage, 1 and 4 connections."""
+    jobs = fio_jobs.JOBS[:2] if args.quick else fio_jobs.JOBS
+    conn_counts = [1] if args.quick else [1, 4]
+    rows = []
+    for storage_name, base in storages:
+        work = pathlib.Path(tempfile.mkdtemp(prefix="bsbench-", dir=base))
+        try:
+            image = work / "peer.img"
+            make_image(image, args.size_bytes)
+            servers = [peers.Blocksnapd(work / "bsd", args.size)]
+            servers.append(peers.Peer("qemu-nbd writeback", peers.qemu_nbd("writeback"), image))
+            if storage_name != "tmpfs" and not args.quick:  # O_DIRECT is not possible on tmpfs
+                servers.append(peers.Peer("qemu-nbd none", peers.qemu_nbd("none"), image))
+            servers.append(peers.Peer("nbdkit file", peers.nbdkit_file, image))
+            results = {}
+            for server in servers:
+                server.start()
+                try:
+                    if isinstance(server, peers.Blocksnapd):
+                        fill_volume(server.uri(), image)
+                    for job in jobs:
+                        for conns in conn_counts:
+                            fig = fio_jobs.run_fio(server.uri(), job, args.size, args.runtime,
+                                                   conns)
+                            results[(server.name, job.name, conns)] = fig
+                            print(f"  {storage_name:5} {server.name:20} {job.name:24} "
+                                  f"x{conns}: {fig.iops:9.0f} IOPS {fig.mbps:8.1f} MB/s "
+                                  f"p99 {fig.p99_us:8.0f} us", flush=True)
+                finally:
+                    server.stop()
+            rows.append((storage_name, servers, jobs, conn_counts, results))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    report.append("## NBD I/O (fio, nbd engine)\n")
+    report.append(f"Image {args.size}, {args.runtime}s per run after 0.5s ramp. IOPS, MB/s and "
+                  "p99 completion latency; ratio = blocksnapd IOPS / peer IOPS.\n")
+    for storage_name, servers, jobs, conn_counts, results in rows:
+        peer_names = [s.name for s in servers if s.name != "blocksnapd"]
+        report.append(f"### on {storage_name}\n")
+        header = "| job | conns | blocksnapd IOPS | MB/s | p99 µs |"
+        sep = "|---|---|---|---|---|"
+        for p in peer_names:
+            header += f" {p} IOPS | p99 µs | ratio |"
+            sep += "---|---|---|"
+        report += [header, sep]
+        for job in jobs:
+            for conns in conn_counts:
+                b = results[("blocksnapd", job.name, conns)]
+                line = f"| {job.name} | {conns} | {b.iops:.0f} | {b.mbps:.1f} | {b.p99_us:.0f} |"
+                for p in peer_names:
+                    f = results[(p, job.name, conns)]
+                    ratio = b.iops / f.iops if f.iops else float("nan")
+                    line += f" {f.iops:.0f} | {f.p99_us:.0f} | {ratio:.2f}× |"
+                report.append(line)
+        report.append("")
+    return sum(len(r[4]) for r in rows)
+
+
+SECTIONS = [io_section]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a sub-minute run of every section")
+    ap.add_argument("--out", default=str(REPO / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--disk-dir", default="/var/tmp", help="directory on the data disk")
+    args = ap.parse_args()
+    args.size = "256M" if args.quick else "1G"
+    args.size_bytes = (256 if args.quick else 1024) << 20
+    args.runtime = 1 if args.quick else 3
+
+    storages = [("tmpfs", "/dev/shm")]
+    if not args.quick:
+        storages.append(("disk", args.disk_dir))
+
+    info = machine_info(args.disk_dir)
+    report = ["# blocksnap benchmarks\n",
+              f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} with "
+              f"`tests/bench/bench.py{' --quick' if args.quick else ''}`.\n",
+              "| machine | |", "|---|---|"]
+    report += [f"| {k} | {v} |" for k, v in info.items()]
+    report.append("")
+    figures = 0
+    for section in SECTIONS:
+        print(f"== {section.__doc__.splitlines()[0]}", flush=True)
+        figures += section(args, storages, report)
+    pathlib.Path(args.out).write_text("\n".join(report) + "\n")
+    print(f"wrote {args.out}: {figures} measurements")
+    return 0 if figures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
