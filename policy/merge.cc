@@ -1,0 +1,120 @@
+#include "policy/merge.h"
+
+#include <algorithm>
+#include <map>
+
+#include "policy/schedule.h"
+
+namespace blocksnap::policy {
+
+std::vector<DueSchedule> DueSchedules(const Policy& policy, const SchedulerState& state,
+                                      TimePoint now) {
+  std::vector<DueSchedule> due;
+  for (size_t i = 0; i < policy.schedules.size(); ++i) {
+    auto it = state.last_slot.find({policy.name, policy.schedules[i].name});
+    if (it == state.last_slot.end()) continue;
+    if (auto slot = DueSlot(policy.schedules[i], it->second, now)) due.push_back({i, *slot});
+  }
+  return due;
+}
+
+std::string ScheduleTagValue(const Policy& policy, const std::vector<DueSchedule>& due) {
+  std::string out;
+  for (const DueSchedule& d : due) {
+    out += (out.empty() ? "" : ",") + policy.schedules[d.index].name;
+  }
+  return out;
+}
+
+Tags SnapshotTags(const Policy& policy, const std::vector<DueSchedule>& due,
+                  const VolumeInfo& volume, TimePoint slot) {
+  Tags tags;
+  bool copy = std::any_of(due.begin(), due.end(), [&](const DueSchedule& d) {
+    return policy.schedules[d.index].copy_tags;
+  });
+  if (copy) {
+    for (const auto& [k, v] : volume.tags) {
+      if (k.rfind(kReservedTagPrefix, 0) != 0) tags[k] = v;
+    }
+  }
+  TagContext ctx{policy.name, ScheduleTagValue(policy, due), volume.name, slot};
+  Tags from_schedules;
+  for (const DueSchedule& d : due) {
+    for (const auto& [k, templ] : policy.schedules[d.index].tags) {
+      std::string value = ExpandTagTemplate(templ, ctx);
+      auto it = from_schedules.find(k);
+      if (it == from_schedules.end()) {
+        from_schedules[k] = value;
+      } else if (it->second != value) {
+        std::string joined = it->second + "," + value;
+        if (joined.size() <= kMaxTagValue) it->second = joined;
+      }
+    }
+  }
+  for (auto& [k, v] : from_schedules) tags[k] = v;
+  tags[std::string(kPolicyTag)] = policy.name;
+  tags[std::string(kScheduleTag)] = ctx.schedule;
+  return tags;
+}
+
+std::vector<std::string> OwningSchedules(const Policy& policy, const SnapshotInfo& snapshot) {
+  auto p = snapshot.tags.find(std::string(kPolicyTag));
+  auto s = snapshot.tags.find(std::string(kScheduleTag));
+  if (p == snapshot.tags.end() || p->second != policy.name || s == snapshot.tags.end()) {
+    return {};
+  }
+  return SplitList(s->second);
+}
+
+std::vector<Deletion> DecidePolicyRetention(const Policy& policy,
+                                            const std::vector<SnapshotInfo>& snapshots,
+                                            TimePoint now) {
+  std::map<std::string, std::vector<std::string>> owners;  // snapshot id -> schedules
+  std::map<std::string, const SnapshotInfo*> by_id;
+  for (const SnapshotInfo& s : snapshots) {
+    std::vector<std::string> o = OwningSchedules(policy, s);
+    if (o.empty()) continue;
+    owners[s.id] = std::move(o);
+    by_id[s.id] = &s;
+  }
+  // votes[id][schedule] = reason, for every schedule that would delete it.
+  std::map<std::string, std::map<std::string, std::string>> votes;
+  for (const Schedule& sched : policy.schedules) {
+    std::vector<RetainCandidate> mine;
+    for (const auto& [id, names] : owners) {
+      if (std::find(names.begin(), names.end(), sched.name) != names.end()) {
+        mine.push_back({id, by_id[id]->created, by_id[id]->locked});
+      }
+    }
+    for (Deletion& d : DecideRetention(sched.retain, *sched.create.zone, mine, now)) {
+      votes[d.id][sched.name] = std::move(d.reason);
+    }
+  }
+  std::vector<Deletion> out;
+  for (const auto& [id, names] : owners) {
+    auto v = votes.find(id);
+    if (v == votes.end()) continue;
+    bool all = std::all_of(names.begin(), names.end(),
+                           [&](const std::string& n) { return v->second.count(n) > 0; });
+    if (!all) continue;
+    std::string reason;
+    if (names.size() == 1) {
+      reason = v->second.begin()->second;
+    } else {
+      for (const Schedule& sched : policy.schedules) {
+        auto r = v->second.find(sched.name);
+        if (r == v->second.end()) continue;
+        reason += (reason.empty() ? "" : "; ") + sched.name + ": " + r->second;
+      }
+    }
+    out.push_back({id, reason});
+  }
+  std::sort(out.begin(), out.end(), [&](const Deletion& a, const Deletion& b) {
+    const SnapshotInfo& x = *by_id[a.id];
+    const SnapshotInfo& y = *by_id[b.id];
+    return x.created != y.created ? x.created < y.created : x.id < y.id;
+  });
+  return out;
+}
+
+}  // namespace blocksnap::policy

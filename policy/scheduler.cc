@@ -1,0 +1,121 @@
+#include "policy/scheduler.h"
+
+#include <algorithm>
+
+#include "policy/schedule.h"
+
+namespace blocksnap::policy {
+
+std::string Action::ToString() const {
+  std::string out = FormatTimestamp(at);
+  std::string sched;
+  for (const std::string& s : schedules) sched += (sched.empty() ? "" : ",") + s;
+  if (kind == Kind::kCreate) {
+    out += " create " + volume_name + " policy=" + policy + " schedules=" + sched;
+    if (slot != at) out += " slot=" + FormatTimestamp(slot);
+    if (!snapshot_id.empty()) out += " snapshot=" + snapshot_id;
+  } else {
+    out += " delete " + snapshot_id + " of " + volume_name + " policy=" + policy + ": " + reason;
+  }
+  if (!error.empty()) out += " FAILED: " + error;
+  return out;
+}
+
+std::vector<Action> Step(const std::vector<Policy>& policies, SchedulerState& state,
+                         const std::vector<VolumeInfo>& volumes, TimePoint now) {
+  std::vector<Action> creates;
+  for (const Policy& policy : policies) {
+    // First sight of a schedule: start counting from now.
+    for (const Schedule& s : policy.schedules)
+      state.last_slot.try_emplace({policy.name, s.name}, now);
+    std::vector<DueSchedule> due = DueSchedules(policy, state, now);
+    if (due.empty()) continue;
+    TimePoint slot = due.front().slot;
+    for (const DueSchedule& d : due) {
+      state.last_slot[{policy.name, policy.schedules[d.index].name}] = d.slot;
+      slot = std::max(slot, d.slot);
+    }
+    if (!policy.enabled) continue;
+    std::vector<std::string> names;
+    for (const DueSchedule& d : due) names.push_back(policy.schedules[d.index].name);
+    for (const VolumeInfo& v : volumes) {
+      if (!MatchesTarget(policy, v.tags)) continue;
+      Action a;
+      a.kind = Action::Kind::kCreate;
+      a.at = now;
+      a.policy = policy.name;
+      a.schedules = names;
+      a.volume_id = v.id;
+      a.volume_name = v.name;
+      a.slot = slot;
+      a.tags = SnapshotTags(policy, due, v, slot);
+      creates.push_back(std::move(a));
+    }
+  }
+  return creates;
+}
+
+std::vector<Action> Retain(const Policy& policy, const VolumeInfo& volume,
+                           const std::vector<SnapshotInfo>& snapshots, TimePoint now) {
+  std::vector<SnapshotInfo> mine;
+  for (const SnapshotInfo& s : snapshots) {
+    if (s.volume_id == volume.id) mine.push_back(s);
+  }
+  std::vector<Action> out;
+  for (Deletion& d : DecidePolicyRetention(policy, mine, now)) {
+    Action a;
+    a.kind = Action::Kind::kDelete;
+    a.at = now;
+    a.policy = policy.name;
+    for (const SnapshotInfo& s : mine) {
+      if (s.id == d.id) a.schedules = OwningSchedules(policy, s);
+    }
+    a.volume_id = volume.id;
+    a.volume_name = volume.name;
+    a.snapshot_id = d.id;
+    a.reason = std::move(d.reason);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::optional<TimePoint> NextWake(const std::vector<Policy>& policies, TimePoint now) {
+  std::optional<TimePoint> best;
+  for (const Policy& policy : policies) {
+    if (!policy.enabled) continue;
+    for (const Schedule& s : policy.schedules) {
+      auto t = NextRun(s, now);
+      if (t && (!best || *t < *best)) best = t;
+    }
+  }
+  return best;
+}
+
+std::vector<Action> Tick(const std::vector<Policy>& policies, SchedulerState& state,
+                         const std::vector<VolumeInfo>& volumes, Executor& executor,
+                         TimePoint now) {
+  std::vector<Action> creates = Step(policies, state, volumes, now);
+  executor.SaveState(state);
+  std::vector<Action> done;
+  for (Action& create : creates) {
+    Expected<std::string> id = executor.CreateSnapshot(create);
+    if (!id) {
+      create.error = id.error().message;
+      done.push_back(std::move(create));
+      continue;  // no retention in a round whose snapshot failed
+    }
+    create.snapshot_id = *id;
+    done.push_back(create);
+    auto policy = std::find_if(policies.begin(), policies.end(),
+                               [&](const Policy& p) { return p.name == create.policy; });
+    auto volume = std::find_if(volumes.begin(), volumes.end(),
+                               [&](const VolumeInfo& v) { return v.id == create.volume_id; });
+    for (Action& del : Retain(*policy, *volume, executor.Snapshots(create.volume_id), now)) {
+      if (auto r = executor.DeleteSnapshot(del); !r) del.error = r.error().message;
+      done.push_back(std::move(del));
+    }
+  }
+  return done;
+}
+
+}  // namespace blocksnap::policy

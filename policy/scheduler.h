@@ -1,0 +1,75 @@
+// The scheduler's step: the ONE piece of code that decides what the live scheduler in
+// blocksnapd does and what `blocksnapctl policy plan` predicts. Both call Tick() with the
+// same inputs; the daemon's Executor acts on real volumes, the planner's on a simulation.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/inventory.h"
+#include "policy/merge.h"
+#include "policy/model.h"
+#include "policy/result.h"
+
+namespace blocksnap::policy {
+
+// One thing the scheduler did (or, in a plan, would do).
+struct Action {
+  enum class Kind { kCreate, kDelete };
+  Kind kind = Kind::kCreate;
+  TimePoint at{};  // the step's "now"
+  std::string policy;
+  std::vector<std::string> schedules;  // kCreate: the merged due schedules; kDelete: owners
+  std::string volume_id;
+  std::string volume_name;
+  std::string snapshot_id;  // kCreate: the new snapshot (once made); kDelete: the victim
+  TimePoint slot{};         // kCreate: the slot it runs for (may be before `at` on catch-up)
+  Tags tags;                // kCreate: every tag of the new snapshot
+  std::string reason;       // kDelete: the rule ("beyond count 10")
+  std::string error;        // set when the executor failed; nothing else was done then
+
+  // One line for logs and `policy plan`:
+  // "2024-03-31T03:00:00Z create db1 policy=db-nightly schedules=nightly snapshot=s1"
+  // "2024-03-31T03:00:00Z delete s0 of db1 policy=db-nightly: beyond count 10"
+  std::string ToString() const;
+};
+
+// Pure step, phase 1: advance `state` to `now` and return the snapshots to create (kCreate
+// actions without snapshot_id), one per matching volume per policy with due schedules.
+// Schedules seen for the first time get last_slot = now; disabled policies advance their
+// state silently (they create and delete nothing, and do not catch up when re-enabled).
+std::vector<Action> Step(const std::vector<Policy>& policies, SchedulerState& state,
+                         const std::vector<VolumeInfo>& volumes, TimePoint now);
+
+// Pure step, phase 2: after a round's snapshot of `volume_id` completed, the deletions that
+// `policy`'s retention makes among `snapshots` (the volume's completed snapshots, the new
+// one included). Never called for a round whose snapshot failed.
+std::vector<Action> Retain(const Policy& policy, const VolumeInfo& volume,
+                           const std::vector<SnapshotInfo>& snapshots, TimePoint now);
+
+// The earliest instant after `now` at which some enabled schedule has a slot, or nullopt.
+std::optional<TimePoint> NextWake(const std::vector<Policy>& policies, TimePoint now);
+
+// What Tick needs from the world.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  // Persists the state right after Step(), before anything is created, so a crash between
+  // creating and saving can miss a slot but never repeat one.
+  virtual void SaveState(const SchedulerState& state) = 0;
+  // Creates the snapshot and waits for it to complete; returns its id or an error.
+  virtual Expected<std::string> CreateSnapshot(const Action& create) = 0;
+  // The completed snapshots of a volume right now.
+  virtual std::vector<SnapshotInfo> Snapshots(const std::string& volume_id) = 0;
+  // Deletes a snapshot; an error is recorded in the action and the round goes on.
+  virtual Expected<bool> DeleteSnapshot(const Action& del) = 0;
+};
+
+// One full scheduler tick at `now`: Step, SaveState, then for each create in order: create,
+// and if it succeeded apply Retain to that volume and delete. Returns every action taken,
+// in order, with snapshot ids and errors filled in.
+std::vector<Action> Tick(const std::vector<Policy>& policies, SchedulerState& state,
+                         const std::vector<VolumeInfo>& volumes, Executor& executor, TimePoint now);
+
+}  // namespace blocksnap::policy
