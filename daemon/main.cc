@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +12,9 @@
 
 #include "bus/bus_service.h"  // control plane
 #include "config/config.h"
+#include "service/listen_fds.h"  // [systemd]
+#include "service/notify.h"      // [systemd]
+#include "service/watchdog.h"    // [systemd]
 #include "services.h"
 #include "store/db.h"
 #include "util/logging.h"
@@ -52,17 +54,20 @@ int OnStopSignal(sd_event_source* s, const signalfd_siginfo* si, void*) noexcept
 
 int OnReloadSignal(sd_event_source*, const signalfd_siginfo*, void* userdata) noexcept {
   auto* services = static_cast<Services*>(userdata);
-  sd_notify(0, "RELOADING=1");
+  NotifyReloading();  // [systemd]
   Status st = services->reload();
   if (st.ok())
     spdlog::info("reloaded configuration");
   else
     spdlog::error("reload failed, keeping the previous configuration: {}", st.message());
-  sd_notify(0, "READY=1");
+  NotifyReloaded();  // [systemd]
   return 0;
 }
 
 int Run(const Environment& env, const ConfigOverrides& overrides) {
+  // [systemd] Sockets handed over by blocksnapd.socket / systemd-socket-activate; the NBD
+  // server accepts on them instead of binding its configured addresses.
+  std::vector<int> inherited_fds = TakeListenFds();
   auto resolved = ResolveConfig(env, overrides);
   if (!resolved.ok()) {
     spdlog::critical("{}", resolved.status().message());
@@ -76,6 +81,9 @@ int Run(const Environment& env, const ConfigOverrides& overrides) {
   spdlog::info("blocksnapd starting: config {}, data {}",
                config.config_file.empty() ? "(built-in defaults)" : config.config_file,
                config.data_dir);
+  if (!inherited_fds.empty())  // [systemd]
+    spdlog::info("socket activation: {} listening socket(s): {}", inherited_fds.size(),
+                 DescribeSockets(inherited_fds));
 
   for (auto [dir, mode] : {std::pair{config.data_dir, 0700}, {config.runtime_dir, 0755}}) {
     if (Status st = MakeDir(dir, static_cast<mode_t>(mode)); !st.ok()) {
@@ -122,6 +130,12 @@ int Run(const Environment& env, const ConfigOverrides& overrides) {
   sd_event_add_signal(event.get(), nullptr, SIGTERM, OnStopSignal, nullptr);
   sd_event_add_signal(event.get(), nullptr, SIGINT, OnStopSignal, nullptr);
   sd_event_add_signal(event.get(), nullptr, SIGHUP, OnReloadSignal, &services);
+  // [systemd] WATCHDOG=1 at half of WatchdogSec= while the event loops are healthy.
+  auto watchdog = Watchdog::Start(event.get());
+  if (!watchdog.ok()) {
+    spdlog::critical("{}", watchdog.status().message());
+    return 1;
+  }
 
   // NBD server: started here once daemon/io lands.
 
@@ -137,10 +151,14 @@ int Run(const Environment& env, const ConfigOverrides& overrides) {
     return 1;                                                                // control plane
   }                                                                          // control plane
 
-  sd_notifyf(0, "READY=1\nSTATUS=Serving %zu volume(s)", (*volumes)->List().size());
+  // [systemd] READY=1 once RocksDB is open and the listeners accept; STATUS= says what we serve.
+  NotifyReady(fmt::format("Serving {} volume(s) over NBD on {}", (*volumes)->List().size(),
+                          inherited_fds.empty()
+                              ? DescribeEndpoints(config.listen, config.unix_path)
+                              : DescribeSockets(inherited_fds)));
   spdlog::info("blocksnapd ready");
   int r = sd_event_loop(event.get());
-  sd_notify(0, "STOPPING=1");
+  NotifyStopping("Shutting down");  // [systemd]
   if (r < 0) spdlog::error("event loop failed: {}", strerror(-r));
 
   // Shutdown in reverse order of start: clients first, then the store.

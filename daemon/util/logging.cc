@@ -1,19 +1,23 @@
 #include "util/logging.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+
+#include "service/journal_sink.h"
 
 namespace blocksnap {
 
 void SetUpLogging() {
   std::shared_ptr<spdlog::logger> logger;
-  if (std::getenv("JOURNAL_STREAM") != nullptr) {
-    // The journal adds its own timestamp and priority; keep the message plain.
+  if (StderrIsJournal()) {
+    // Structured entries (PRIORITY=, VOLUME=, ...: service/journal_sink.h). The journal adds
+    // its own timestamp. BLOCKSNAP_JOURNAL_SOCKET redirects them to another native-protocol
+    // socket (tests); unset, they go to the system journal.
+    const char* socket = std::getenv("BLOCKSNAP_JOURNAL_SOCKET");
     logger = std::make_shared<spdlog::logger>(
-        "blocksnapd", std::make_shared<spdlog::sinks::systemd_sink_mt>("blocksnapd"));
+        "blocksnapd", std::make_shared<JournalSink>("blocksnapd", socket ? socket : ""));
     logger->set_pattern("%v");
   } else {
     logger = spdlog::stderr_color_mt("blocksnapd");

@@ -1,5 +1,6 @@
-// Logging setup: spdlog to the journal when started by systemd (JOURNAL_STREAM is set), else
-// to stderr. The level comes from config/--log-level and may change on reload.
+// Logging setup: spdlog to the journal when started by systemd ($JOURNAL_STREAM names stderr),
+// as structured entries with fields from LogFields scopes (service/log_fields.h); else to
+// stderr. The level comes from config/--log-level and may change on reload.
 #pragma once
 
 #include <string>
