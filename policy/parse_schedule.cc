@@ -120,11 +120,11 @@ bool ParseRetain(YamlReader& r, const YAML::Node& node, RetainRule* out) {
                                               {"weekly", &tiers.weekly},
                                               {"monthly", &tiers.monthly},
                                               {"yearly", &tiers.yearly}};
-  YAML::Node first_tier;
+  YAML::Node first_tier(YAML::NodeType::Undefined);
   for (auto& [key, field] : tier_keys) {
     YAML::Node n = YamlReader::Find(node, key);
     if (!n.IsDefined()) continue;
-    if (!first_tier.IsDefined()) first_tier = YamlReader::FindKey(node, key);
+    if (!first_tier.IsDefined()) first_tier.reset(YamlReader::FindKey(node, key));
     if (auto v = r.Int(n, key, 0, 1000)) *field = *v;
     out->tiers = tiers;
   }
