@@ -162,7 +162,9 @@ schedules:
                        "snapshot=plan-14"}));
   // The merged snapshot of 04-08 survives daily's count (2) because weekly keeps it.
   for (const Action& a : plan.actions) {
-    if (a.kind == Action::Kind::kDelete) EXPECT_NE(a.snapshot_id, "plan-7");
+    if (a.kind == Action::Kind::kDelete) {
+      EXPECT_NE(a.snapshot_id, "plan-7");
+    }
   }
 }
 
