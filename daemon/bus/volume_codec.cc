@@ -40,16 +40,6 @@ int AppendCompositeEntry(sd_bus_message* m, const char* key, const char* type, F
 
 }  // namespace
 
-int AppendTags(sd_bus_message* m, const Tags& tags) {
-  int r = sd_bus_message_open_container(m, 'a', "{ss}");
-  if (r < 0) return r;
-  for (const auto& [key, value] : tags) {
-    r = sd_bus_message_append(m, "{ss}", key.c_str(), value.c_str());
-    if (r < 0) return r;
-  }
-  return sd_bus_message_close_container(m);
-}
-
 int AppendClients(sd_bus_message* m, const std::vector<ClientInfo>& clients) {
   int r = sd_bus_message_open_container(m, 'a', "(sss)");
   if (r < 0) return r;
@@ -86,27 +76,6 @@ int AppendVolumeDict(sd_bus_message* m, const BusContext& ctx, const VolumeRecor
                            [&](sd_bus_message* mm) { return AppendClients(mm, clients); });
   if (r < 0) return r;
   return sd_bus_message_close_container(m);
-}
-
-int ReadTags(sd_bus_message* m, Tags* tags) {
-  tags->clear();
-  int r = sd_bus_message_enter_container(m, 'a', "{ss}");
-  if (r < 0) return r;
-  const char* key = nullptr;
-  const char* value = nullptr;
-  while ((r = sd_bus_message_read(m, "{ss}", &key, &value)) > 0) (*tags)[key] = value;
-  if (r < 0) return r;
-  return sd_bus_message_exit_container(m);
-}
-
-int ReadStrings(sd_bus_message* m, std::vector<std::string>* out) {
-  out->clear();
-  int r = sd_bus_message_enter_container(m, 'a', "s");
-  if (r < 0) return r;
-  const char* s = nullptr;
-  while ((r = sd_bus_message_read(m, "s", &s)) > 0) out->emplace_back(s);
-  if (r < 0) return r;
-  return sd_bus_message_exit_container(m);
 }
 
 }  // namespace blocksnap

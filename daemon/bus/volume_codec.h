@@ -8,27 +8,20 @@
 #include <string>
 #include <vector>
 
+#include "bus/basic_codec.h"
 #include "bus/bus_context.h"
-#include "util/parse.h"
 #include "volume/volume_record.h"
 
 namespace blocksnap {
 
 // Signatures of the composite values.
-inline constexpr const char* kTagsSignature = "a{ss}";
 inline constexpr const char* kClientsSignature = "a(sss)";  // address, export, connected
 inline constexpr const char* kVolumeDictSignature = "a{sv}";
 
 // Each returns sd-bus' result: negative errno on failure.
-int AppendTags(sd_bus_message* m, const Tags& tags);
 int AppendClients(sd_bus_message* m, const std::vector<ClientInfo>& clients);
 // Keys: Id s, Name s, Path o, Size t, ChunkSize t, Tags a{ss}, State s, Created s (RFC 3339),
 // Uri s, Clients a(sss).
 int AppendVolumeDict(sd_bus_message* m, const BusContext& ctx, const VolumeRecord& r);
-
-// Reads an a{ss} into *tags (replacing its contents).
-int ReadTags(sd_bus_message* m, Tags* tags);
-// Reads an "as" into *out.
-int ReadStrings(sd_bus_message* m, std::vector<std::string>* out);
 
 }  // namespace blocksnap

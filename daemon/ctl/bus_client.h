@@ -1,0 +1,71 @@
+// BusClient: blocksnapctl's side of the control-plane API (docs/DBUS.md), over the daemon's
+// private peer-to-peer socket. Every call returns a Status/Result whose message is the
+// daemon's own text for errors it reported, or a connection-level reason.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bus/bus_ptr.h"
+#include "util/parse.h"
+#include "util/status.h"
+
+namespace blocksnap::ctl {
+
+struct ClientEntry {
+  std::string address;
+  std::string export_name;
+  std::string connected;  // RFC 3339
+};
+
+// A volume as Manager.GetVolume / ListVolumes describe it (the a{sv} dictionary).
+struct VolumeInfo {
+  std::string id;
+  std::string name;
+  std::string path;  // D-Bus object path
+  uint64_t size = 0;
+  uint64_t chunk_size = 0;
+  Tags tags;
+  std::string state;
+  std::string created;  // RFC 3339
+  std::string uri;      // "" when the daemon serves no NBD TCP listener
+  std::vector<ClientEntry> clients;
+};
+
+struct CreateVolumeArgs {
+  std::string name;
+  uint64_t size = 0;
+  uint64_t chunk_size = 0;  // 0 = the daemon's default
+  Tags tags;
+};
+
+class BusClient {
+ public:
+  // Connects to the daemon's control socket at path. The failure message reads
+  // "cannot connect to blocksnapd at PATH: <strerror>".
+  static Result<std::unique_ptr<BusClient>> Connect(const std::string& path);
+
+  // Returns the new volume's id.
+  Result<std::string> CreateVolume(const CreateVolumeArgs& args);
+  Result<std::vector<VolumeInfo>> ListVolumes();
+  Result<VolumeInfo> GetVolume(const std::string& name_or_id);
+  Status DeleteVolume(const std::string& name_or_id, bool force);
+  Status TagVolume(const std::string& name_or_id, const Tags& set,
+                   const std::vector<std::string>& unset);
+
+  // Wraps an already started connection (Connect makes one).
+  BusClient(BusPtr bus, std::string path) : bus_(std::move(bus)), path_(std::move(path)) {}
+
+ private:
+  // Calls a Manager method; on success *reply holds the answer. The arguments are appended
+  // by append(m) (may be null for none).
+  template <typename F>
+  Status CallManager(const char* method, F&& append, MessagePtr* reply);
+  Status MessageError(int r) const;
+
+  BusPtr bus_;
+  std::string path_;
+};
+
+}  // namespace blocksnap::ctl

@@ -1,0 +1,215 @@
+#include "ctl/volume_commands.h"
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ctl/output.h"
+#include "util/parse.h"
+
+namespace blocksnap::ctl {
+namespace {
+
+// Parsed arguments of every volume subcommand; owned by the callbacks through a shared_ptr
+// so they live as long as the CLI11 app that writes into them.
+struct VolumeArgs {
+  std::string name;
+  std::string size;
+  std::string chunk_size;
+  std::vector<std::string> tag_assignments;
+  std::vector<std::string> untag_keys;
+  bool force = false;
+};
+
+// The JSON object of a volume (docs/DBUS.md and DESIGN.md §7 name these keys; scripts rely
+// on them). uri is null when the daemon serves no NBD TCP listener.
+nlohmann::ordered_json VolumeToJson(const VolumeInfo& v) {
+  nlohmann::ordered_json clients = nlohmann::ordered_json::array();
+  for (const ClientEntry& c : v.clients)
+    clients.push_back(
+        {{"address", c.address}, {"export", c.export_name}, {"connected", c.connected}});
+  return {
+      {"id", v.id},
+      {"name", v.name},
+      {"size", v.size},
+      {"chunk_size", v.chunk_size},
+      {"tags", v.tags},
+      {"state", v.state},
+      {"created", v.created},
+      {"uri", v.uri.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(v.uri)},
+      {"clients", clients},
+      {"object_path", v.path},
+  };
+}
+
+void PrintVolumeDetails(const VolumeInfo& v) {
+  Details d;
+  d.Add("Name", v.name);
+  d.Add("ID", v.id);
+  d.Add("Size", FormatSize(v.size) + " (" + std::to_string(v.size) + " bytes)");
+  d.Add("Chunk size", FormatSize(v.chunk_size));
+  d.Add("State", v.state);
+  d.Add("Created", v.created);
+  d.Add("Tags", FormatTagList(v.tags));
+  d.Add("URI", v.uri.empty() ? "-" : v.uri);
+  d.Add("Object", v.path);
+  std::string clients = v.clients.empty() ? "none" : std::to_string(v.clients.size());
+  for (const ClientEntry& c : v.clients)
+    clients += "\n" + c.address + " export " + c.export_name + " since " + c.connected;
+  d.Add("Clients", clients);
+  d.Print(std::cout);
+}
+
+// Client-side checks of what the daemon would reject anyway: a typo is reported without a
+// round trip, in the daemon's own words (the same parse.h functions).
+Result<Tags> ParseTagList(const std::vector<std::string>& assignments) {
+  Tags tags;
+  for (const std::string& a : assignments) {
+    BS_ASSIGN_OR_RETURN(auto kv, ParseTagAssignment(a));
+    tags[kv.first] = kv.second;
+  }
+  return tags;
+}
+
+int RunCreate(CommandContext& ctx, const VolumeArgs& a) {
+  CreateVolumeArgs req;
+  req.name = a.name;
+  if (Status st = ValidateVolumeName(a.name); !st.ok()) return Fail(st);
+  Result<uint64_t> size = ParseSize(a.size);
+  if (!size.ok()) return Fail(size.status());
+  if (Status st = ValidateVolumeSize(*size); !st.ok()) return Fail(st);
+  req.size = *size;
+  if (!a.chunk_size.empty()) {
+    Result<uint64_t> chunk = ParseSize(a.chunk_size);
+    if (!chunk.ok()) return Fail(chunk.status());
+    if (Status st = ValidateChunkSize(*chunk); !st.ok()) return Fail(st);
+    req.chunk_size = *chunk;
+  }
+  Result<Tags> tags = ParseTagList(a.tag_assignments);
+  if (!tags.ok()) return Fail(tags.status());
+  req.tags = *tags;
+
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  Result<std::string> id = (*client)->CreateVolume(req);
+  if (!id.ok()) return Fail(id.status());
+  if (!ctx.json) {
+    std::cout << *id << '\n';
+    return kExitOk;
+  }
+  Result<VolumeInfo> info = (*client)->GetVolume(*id);
+  if (!info.ok()) return Fail(info.status());
+  PrintJson(VolumeToJson(*info));
+  return kExitOk;
+}
+
+int RunList(CommandContext& ctx) {
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  Result<std::vector<VolumeInfo>> volumes = (*client)->ListVolumes();
+  if (!volumes.ok()) return Fail(volumes.status());
+  if (ctx.json) {
+    nlohmann::ordered_json doc = nlohmann::ordered_json::array();
+    for (const VolumeInfo& v : *volumes) doc.push_back(VolumeToJson(v));
+    PrintJson(doc);
+    return kExitOk;
+  }
+  Table table({"NAME", "ID", "SIZE", "CHUNK", "STATE", "TAGS"});
+  for (const VolumeInfo& v : *volumes)
+    table.AddRow({v.name, v.id, FormatSize(v.size), FormatSize(v.chunk_size), v.state,
+                  FormatTagList(v.tags)});
+  table.Print(std::cout);
+  return kExitOk;
+}
+
+int RunShow(CommandContext& ctx, const VolumeArgs& a) {
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  Result<VolumeInfo> info = (*client)->GetVolume(a.name);
+  if (!info.ok()) return Fail(info.status());
+  if (ctx.json)
+    PrintJson(VolumeToJson(*info));
+  else
+    PrintVolumeDetails(*info);
+  return kExitOk;
+}
+
+int RunDelete(CommandContext& ctx, const VolumeArgs& a) {
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  // --json prints the volume as it was; fetch it first (an unknown name fails here with the
+  // same NotFound the delete would give).
+  std::optional<VolumeInfo> before;
+  if (ctx.json) {
+    Result<VolumeInfo> info = (*client)->GetVolume(a.name);
+    if (!info.ok()) return Fail(info.status());
+    before = *info;
+  }
+  if (Status st = (*client)->DeleteVolume(a.name, a.force); !st.ok()) return Fail(st);
+  if (before) PrintJson(VolumeToJson(*before));
+  return kExitOk;
+}
+
+int RunTag(CommandContext& ctx, const VolumeArgs& a) {
+  Result<Tags> set = ParseTagList(a.tag_assignments);
+  if (!set.ok()) return Fail(set.status());
+  for (const std::string& key : a.untag_keys)
+    if (Status st = ValidateTag(key, ""); !st.ok()) return Fail(st);
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  if (Status st = (*client)->TagVolume(a.name, *set, a.untag_keys); !st.ok()) return Fail(st);
+  if (ctx.json) {
+    Result<VolumeInfo> info = (*client)->GetVolume(a.name);
+    if (!info.ok()) return Fail(info.status());
+    PrintJson(VolumeToJson(*info));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddVolumeCommands(CLI::App& app, CommandContext& ctx) {
+  auto args = std::make_shared<VolumeArgs>();
+  CLI::App* volume = app.add_subcommand("volume", "Create, list, show, tag and delete volumes");
+  volume->require_subcommand(1);
+
+  CLI::App* create = volume->add_subcommand("create", "Create a volume; prints its id");
+  create->add_option("NAME", args->name, "Volume name: 1-64 of [A-Za-z0-9._-]")->required();
+  create->add_option("--size", args->size, "Size with K/M/G/T suffix, a multiple of 4K")
+      ->required();
+  create->add_option("--chunk-size", args->chunk_size, "Chunk size: power of two 4K..4M (64K)");
+  create->add_option("--tag", args->tag_assignments, "Tag K=V (repeatable)")
+      ->allow_extra_args(false);
+  create->callback([&ctx, args] { ctx.action = [&ctx, args] { return RunCreate(ctx, *args); }; });
+
+  CLI::App* list = volume->add_subcommand("list", "List volumes");
+  list->callback([&ctx] { ctx.action = [&ctx] { return RunList(ctx); }; });
+
+  CLI::App* show = volume->add_subcommand("show", "Show one volume");
+  show->add_option("NAME", args->name, "Volume name or id")->required();
+  show->callback([&ctx, args] { ctx.action = [&ctx, args] { return RunShow(ctx, *args); }; });
+
+  CLI::App* del = volume->add_subcommand("delete", "Delete a volume and its image");
+  del->add_option("NAME", args->name, "Volume name or id")->required();
+  del->add_flag("--force", args->force, "Disconnect attached NBD clients first");
+  del->callback([&ctx, args] { ctx.action = [&ctx, args] { return RunDelete(ctx, *args); }; });
+
+  CLI::App* tag = volume->add_subcommand("tag", "Set (K=V) and remove (--untag K) tags");
+  tag->add_option("NAME", args->name, "Volume name or id")->required();
+  tag->add_option("TAGS", args->tag_assignments, "Tags to set, K=V");
+  tag->add_option("--untag", args->untag_keys, "Tag key to remove (repeatable)")
+      ->allow_extra_args(false);
+  tag->callback([&ctx, args] {
+    if (args->tag_assignments.empty() && args->untag_keys.empty())
+      throw CLI::ValidationError("volume tag", "give at least one K=V or --untag K");
+    ctx.action = [&ctx, args] { return RunTag(ctx, *args); };
+  });
+
+  CLI::App* untag = volume->add_subcommand("untag", "Remove tags by key");
+  untag->add_option("NAME", args->name, "Volume name or id")->required();
+  untag->add_option("KEYS", args->untag_keys, "Tag keys to remove")->required();
+  untag->callback([&ctx, args] { ctx.action = [&ctx, args] { return RunTag(ctx, *args); }; });
+}
+
+}  // namespace blocksnap::ctl
