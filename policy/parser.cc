@@ -1,6 +1,7 @@
 // The policy and file levels of the parser; schedules are in parse_schedule.cc.
 #include "policy/parser.h"
 
+#include <algorithm>
 #include <map>
 
 #include "policy/yaml_reader.h"
@@ -129,6 +130,11 @@ ParsedFile ParsePolicyFile(std::string_view file, std::string_view contents,
   ParsedFile result;
   result.file = std::string(file);
   YamlReader r(result.file);
+  if (contents.size() > kMaxPolicyFileBytes) {
+    r.Error(YAML::Mark::null_mark(), "policy file is larger than 1 MiB");
+    result.errors = std::move(r.errors());
+    return result;
+  }
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(contents));
     if (docs.empty()) {
@@ -164,6 +170,15 @@ PolicySet MergePolicyFiles(std::vector<ParsedFile> files) {
     }
   }
   return set;
+}
+
+PolicySet ParsePolicyFiles(std::vector<PolicyFileText> files, const TimeZoneSource& zones) {
+  std::sort(files.begin(), files.end(),
+            [](const PolicyFileText& a, const PolicyFileText& b) { return a.name < b.name; });
+  std::vector<ParsedFile> parsed;
+  for (const PolicyFileText& f : files)
+    parsed.push_back(ParsePolicyFile(f.name, f.contents, zones));
+  return MergePolicyFiles(std::move(parsed));
 }
 
 }  // namespace blocksnap::policy

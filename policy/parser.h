@@ -45,4 +45,19 @@ struct PolicySet {
 };
 PolicySet MergePolicyFiles(std::vector<ParsedFile> files);
 
+// A policy file as read by the caller (the daemon's policy directory, or blocksnapctl's
+// arguments): its name for messages and its contents.
+struct PolicyFileText {
+  std::string name;
+  std::string contents;
+};
+
+// Parses each file and merges them, files taken in name order so duplicates are reported
+// the same way on every load. This is what the daemon (at start and reload) and
+// `blocksnapctl policy validate` call after reading `*.yaml`.
+PolicySet ParsePolicyFiles(std::vector<PolicyFileText> files, const TimeZoneSource& zones);
+
+// Policy files larger than this are rejected unparsed.
+inline constexpr size_t kMaxPolicyFileBytes = 1 << 20;
+
 }  // namespace blocksnap::policy

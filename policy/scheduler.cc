@@ -21,13 +21,41 @@ std::string Action::ToString() const {
   return out;
 }
 
+namespace {
+
+// One kCreate per volume `policy` targets, for the due schedules merged.
+std::vector<Action> CreatesFor(const Policy& policy, const std::vector<DueSchedule>& due,
+                               TimePoint slot, const std::vector<VolumeInfo>& volumes,
+                               TimePoint now) {
+  std::vector<std::string> names;
+  for (const DueSchedule& d : due) names.push_back(policy.schedules[d.index].name);
+  std::vector<Action> creates;
+  for (const VolumeInfo& v : volumes) {
+    if (!MatchesTarget(policy, v.tags)) continue;
+    Action a;
+    a.kind = Action::Kind::kCreate;
+    a.at = now;
+    a.policy = policy.name;
+    a.schedules = names;
+    a.volume_id = v.id;
+    a.volume_name = v.name;
+    a.slot = slot;
+    a.tags = SnapshotTags(policy, due, v, slot);
+    creates.push_back(std::move(a));
+  }
+  return creates;
+}
+
+}  // namespace
+
 std::vector<Action> Step(const std::vector<Policy>& policies, SchedulerState& state,
                          const std::vector<VolumeInfo>& volumes, TimePoint now) {
   std::vector<Action> creates;
   for (const Policy& policy : policies) {
     // First sight of a schedule: start counting from now.
-    for (const Schedule& s : policy.schedules)
+    for (const Schedule& s : policy.schedules) {
       state.last_slot.try_emplace({policy.name, s.name}, now);
+    }
     std::vector<DueSchedule> due = DueSchedules(policy, state, now);
     if (due.empty()) continue;
     TimePoint slot = due.front().slot;
@@ -36,21 +64,7 @@ std::vector<Action> Step(const std::vector<Policy>& policies, SchedulerState& st
       slot = std::max(slot, d.slot);
     }
     if (!policy.enabled) continue;
-    std::vector<std::string> names;
-    for (const DueSchedule& d : due) names.push_back(policy.schedules[d.index].name);
-    for (const VolumeInfo& v : volumes) {
-      if (!MatchesTarget(policy, v.tags)) continue;
-      Action a;
-      a.kind = Action::Kind::kCreate;
-      a.at = now;
-      a.policy = policy.name;
-      a.schedules = names;
-      a.volume_id = v.id;
-      a.volume_name = v.name;
-      a.slot = slot;
-      a.tags = SnapshotTags(policy, due, v, slot);
-      creates.push_back(std::move(a));
-    }
+    for (Action& a : CreatesFor(policy, due, slot, volumes, now)) creates.push_back(std::move(a));
   }
   return creates;
 }
@@ -91,11 +105,12 @@ std::optional<TimePoint> NextWake(const std::vector<Policy>& policies, TimePoint
   return best;
 }
 
-std::vector<Action> Tick(const std::vector<Policy>& policies, SchedulerState& state,
-                         const std::vector<VolumeInfo>& volumes, Executor& executor,
-                         TimePoint now) {
-  std::vector<Action> creates = Step(policies, state, volumes, now);
-  executor.SaveState(state);
+namespace {
+
+// Creates each planned snapshot and, when that worked, applies retention to its volume.
+std::vector<Action> RunRounds(const std::vector<Policy>& policies, std::vector<Action> creates,
+                              const std::vector<VolumeInfo>& volumes, Executor& executor,
+                              TimePoint now) {
   std::vector<Action> done;
   for (Action& create : creates) {
     Expected<std::string> id = executor.CreateSnapshot(create);
@@ -110,12 +125,39 @@ std::vector<Action> Tick(const std::vector<Policy>& policies, SchedulerState& st
                                [&](const Policy& p) { return p.name == create.policy; });
     auto volume = std::find_if(volumes.begin(), volumes.end(),
                                [&](const VolumeInfo& v) { return v.id == create.volume_id; });
+    if (policy == policies.end() || volume == volumes.end()) continue;
     for (Action& del : Retain(*policy, *volume, executor.Snapshots(create.volume_id), now)) {
       if (auto r = executor.DeleteSnapshot(del); !r) del.error = r.error().message;
       done.push_back(std::move(del));
     }
   }
   return done;
+}
+
+}  // namespace
+
+std::vector<Action> Tick(const std::vector<Policy>& policies, SchedulerState& state,
+                         const std::vector<VolumeInfo>& volumes, Executor& executor,
+                         TimePoint now) {
+  std::vector<Action> creates = Step(policies, state, volumes, now);
+  executor.SaveState(state);
+  return RunRounds(policies, std::move(creates), volumes, executor, now);
+}
+
+Expected<std::vector<Action>> RunNow(const Policy& policy, const std::string& schedule,
+                                     const std::vector<VolumeInfo>& volumes, Executor& executor,
+                                     TimePoint now) {
+  if (!policy.enabled) return MakeError("policy '" + policy.name + "' is disabled");
+  // The chosen schedules (or all) are due now; no state is read or written.
+  std::vector<DueSchedule> due;
+  for (size_t i = 0; i < policy.schedules.size(); ++i) {
+    if (schedule.empty() || policy.schedules[i].name == schedule) due.push_back({i, now});
+  }
+  if (due.empty()) {
+    return MakeError("policy '" + policy.name + "' has no schedule '" + schedule + "'");
+  }
+  std::vector<Action> creates = CreatesFor(policy, due, now, volumes, now);
+  return RunRounds({policy}, std::move(creates), volumes, executor, now);
 }
 
 }  // namespace blocksnap::policy

@@ -72,4 +72,12 @@ class Executor {
 std::vector<Action> Tick(const std::vector<Policy>& policies, SchedulerState& state,
                          const std::vector<VolumeInfo>& volumes, Executor& executor, TimePoint now);
 
+// `blocksnapctl policy run NAME [--schedule S]`: one round of `policy` now, as the scheduler
+// would run it (same tags, same retention afterwards), for the named schedule or for all of
+// them merged. It does not consume a slot: the state is not touched. Fails, acting on
+// nothing, if the policy is disabled or has no such schedule.
+Expected<std::vector<Action>> RunNow(const Policy& policy, const std::string& schedule,
+                                     const std::vector<VolumeInfo>& volumes, Executor& executor,
+                                     TimePoint now);
+
 }  // namespace blocksnap::policy
