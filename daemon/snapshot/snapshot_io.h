@@ -1,0 +1,56 @@
+// Reading snapshots back: dump to a sparse image, verify, read one chunk, diff two versions,
+// and the rescan that rebuilds a volume's dirty set when its durable state is unusable.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "snapshot/snapshot_record.h"
+#include "store/block_map.h"
+#include "store/chunk_store.h"
+#include "util/status.h"
+#include "volume/dirty_bitmap.h"
+#include "volume/volume.h"
+
+namespace blocksnap {
+
+// Writes the snapshot as a raw image of its logical size to `path` (created or truncated):
+// holes for zero and never-written chunks. Every chunk is verified; on any failure the file
+// is removed and the error returned (kCorruption naming the chunk for a bad one).
+Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap,
+                    const std::string& path);
+
+struct BadChunk {
+  uint64_t chunk = 0;   // index in the volume
+  std::string hash;     // hex
+  std::string problem;  // the store's message
+};
+struct VerifyReport {
+  uint64_t chunks_checked = 0;
+  std::vector<BadChunk> bad;
+  bool ok() const { return bad.empty(); }
+};
+// Re-reads and re-hashes every stored chunk the snapshot references. Bad chunks are listed in
+// the report; the Status is an error only when the check itself could not run.
+Result<VerifyReport> VerifySnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap);
+
+// The snapshot's chunk `chunk` (chunk_size bytes, zeros included) into *out, verified.
+Status ReadSnapshotChunk(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap,
+                         uint64_t chunk, std::string* out);
+
+// The chunks whose contents differ between versions `from` and `to` (from < to) of a volume,
+// ascending (EBS ListChangedBlocks).
+Result<std::vector<uint64_t>> ChangedChunks(BlockMap& map, uint64_t volume, uint64_t from,
+                                            uint64_t to);
+
+struct RescanResult {
+  uint64_t chunks_read = 0;  // chunks with data in the file (holes are skipped)
+  uint64_t dirty = 0;
+};
+// Hashes every chunk of the volume's file and compares it with the block map as of its
+// newest entries (the base of its next incremental snapshot); sets the differing chunks in
+// `dirty` (sized for the volume). Holes in the sparse file are skipped with SEEK_DATA.
+Result<RescanResult> RescanVolume(BlockMap& map, const Volume& volume, AtomicBitmap& dirty);
+
+}  // namespace blocksnap

@@ -1,0 +1,301 @@
+#include "snapshot/snapshot_job.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "snapshot/gc.h"
+
+namespace blocksnap {
+
+SnapshotJob::SnapshotJob(Db& db, BlockMap& map, ChunkStore& store, std::shared_ptr<Volume> volume,
+                         DirtyTracker& tracker, SnapshotRecord record, DirtyTracker::Frozen frozen,
+                         SnapshotJobOptions options)
+    : db_(db),
+      map_(map),
+      store_(store),
+      volume_(std::move(volume)),
+      tracker_(tracker),
+      options_(options),
+      frozen_(std::move(frozen)),
+      copied_(frozen_.bits->size()),
+      record_(std::move(record)),
+      hold_(options.hold_sweep) {}
+
+SnapshotJob::~SnapshotJob() {
+  Cancel();
+}
+
+void SnapshotJob::set_pause_us(uint64_t us) {
+  std::lock_guard lock(rec_mu_);
+  record_.pause_us = us;
+}
+
+void SnapshotJob::set_totals(uint64_t chunks, uint64_t bytes) {
+  std::lock_guard lock(rec_mu_);
+  record_.chunks_total = chunks;
+  record_.bytes_total = bytes;
+}
+
+void SnapshotJob::Start() {
+  worker_ = std::thread([this] { Run(); });
+}
+
+bool SnapshotJob::NeedsCopy(uint64_t first, uint64_t last) const noexcept {
+  if (failed_.load(std::memory_order_acquire)) return false;
+  for (uint64_t w = first >> 6; w <= last >> 6; ++w) {
+    uint64_t todo = frozen_.bits->Word(w) & ~copied_.Word(w);
+    if (todo & AtomicBitmap::RangeMask(w, first, last)) return true;
+  }
+  return false;
+}
+
+int SnapshotJob::BeforeWrite(uint64_t first, uint64_t last, WriteWaiter* waiter) noexcept {
+  {
+    std::lock_guard lock(mu_);
+    if (!closed_ && NeedsCopy(first, last)) {
+      waiter->first_ = first;
+      waiter->last_ = last;
+      waiter->next_ = nullptr;
+      if (queue_tail_)
+        queue_tail_->next_ = waiter;
+      else
+        queue_head_ = waiter;
+      queue_tail_ = waiter;
+      queued_.store(true, std::memory_order_release);
+      cv_.notify_all();
+      return kWriteDeferred;
+    }
+  }
+  return tracker_.MarkDirty(first, last, waiter);
+}
+
+SnapshotRecord SnapshotJob::record() const {
+  std::lock_guard lock(rec_mu_);
+  return record_;
+}
+
+bool SnapshotJob::finished() const {
+  std::lock_guard lock(mu_);
+  return finished_;
+}
+
+SnapshotRecord SnapshotJob::Wait() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return finished_; });
+  }
+  return record();
+}
+
+void SnapshotJob::Cancel() {
+  {
+    std::lock_guard lock(mu_);
+    cancel_.store(true);
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void SnapshotJob::Abort(const std::string& reason) {
+  Cancel();
+  if (record().pending()) Fail(Status(Code::kInternal, reason));
+}
+
+void SnapshotJob::Release() {
+  {
+    std::lock_guard lock(mu_);
+    hold_ = false;
+  }
+  cv_.notify_all();
+}
+
+void SnapshotJob::Run() {
+  Status st = Sweep();
+  if (cancel_.load()) {
+    // As if the daemon died here: the record stays pending; startup recovery fails it.
+    ReleaseWaiters(-ECANCELED);
+    Finish();
+    return;
+  }
+  if (st.ok()) st = Flush(/*final=*/true);
+  if (!st.ok()) Fail(st);
+  Finish();
+}
+
+void SnapshotJob::Finish() {
+  {
+    std::lock_guard lock(mu_);
+    finished_ = true;
+  }
+  cv_.notify_all();
+}
+
+Status SnapshotJob::Sweep() {
+  buffer_.resize(volume_->chunk_size());
+  const Status cancelled(Code::kInternal, "cancelled");
+  {
+    std::unique_lock lock(mu_);
+    while (hold_ && !cancel_.load()) {
+      cv_.wait(lock, [&] { return queued_.load() || !hold_ || cancel_.load(); });
+      lock.unlock();
+      BS_RETURN_IF_ERROR(ServeQueue());
+      lock.lock();
+    }
+  }
+  const AtomicBitmap& frozen = *frozen_.bits;
+  for (uint64_t w = 0; w < frozen.words(); ++w) {
+    for (uint64_t bits = frozen.Word(w); bits; bits &= bits - 1) {
+      if (cancel_.load(std::memory_order_relaxed)) return cancelled;
+      // Writers waiting on copy-before-write go first: they hold up client I/O.
+      if (queued_.load(std::memory_order_acquire)) BS_RETURN_IF_ERROR(ServeQueue());
+      uint64_t c = w * 64 + static_cast<uint64_t>(__builtin_ctzll(bits));
+      if (copied_.Test(c)) continue;
+      BS_RETURN_IF_ERROR(CopyChunk(c));
+      if (txn_.staged_bytes() >= options_.flush_bytes) {
+        BS_RETURN_IF_ERROR(Flush(/*final=*/false));
+        if (options_.stop_after_flushes && flushes_ >= options_.stop_after_flushes) {
+          cancel_.store(true);
+          return cancelled;
+        }
+      }
+    }
+  }
+  // Every frozen chunk is copied; serve the stragglers and close the queue so later writers
+  // go straight to the dirty tracker.
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (!queue_head_) {
+        closed_ = true;
+        break;
+      }
+    }
+    BS_RETURN_IF_ERROR(ServeQueue());
+  }
+  return Status::Ok();
+}
+
+Status SnapshotJob::ServeQueue() {
+  WriteWaiter* list;
+  {
+    std::lock_guard lock(mu_);
+    list = std::exchange(queue_head_, nullptr);
+    queue_tail_ = nullptr;
+    queued_.store(false, std::memory_order_release);
+  }
+  Status st;
+  while (list) {
+    WriteWaiter* next = list->next_;
+    for (uint64_t c = list->first_; st.ok() && c <= list->last_; ++c)
+      if (frozen_.bits->Test(c) && !copied_.Test(c)) st = CopyChunk(c);
+    // A failed copy dooms the snapshot, not the write: it proceeds either way.
+    if (!st.ok()) failed_.store(true, std::memory_order_release);
+    int r = tracker_.MarkDirty(list->first_, list->last_, list);
+    if (r != kWriteDeferred) list->Proceed(r);
+    list = next;
+  }
+  return st;
+}
+
+Status SnapshotJob::CopyChunk(uint64_t chunk) {
+  const uint64_t cs = volume_->chunk_size();
+  const uint64_t off = chunk * cs;
+  const uint64_t len = std::min(cs, volume_->size() - off);
+  uint64_t done = 0;
+  while (done < len) {
+    ssize_t n =
+        ::pread(volume_->fd(), buffer_.data() + done, len - done, static_cast<off_t>(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return FromErrno(errno,
+                       "reading chunk " + std::to_string(chunk) + " of volume " + volume_->name());
+    if (n == 0) break;  // past the end of a short file: zeros
+    done += static_cast<uint64_t>(n);
+  }
+  // The tail past the volume's end (or the file's) is zero: every stored chunk is cs bytes.
+  std::memset(buffer_.data() + done, 0, cs - done);
+  std::span data(reinterpret_cast<const uint8_t*>(buffer_.data()), cs);
+  const MapValue value = IsAllZero(data) ? MapValue::Zero() : MapValue::Of(Sha256(data));
+
+  // Write an entry only when the chunk differs from what this version would read without one.
+  SnapshotRecord& r = record_;
+  BS_ASSIGN_OR_RETURN(auto prev, map_.Lookup(volume_->id(), chunk, r.version - 1));
+  const bool unchanged = prev ? *prev == value : value.zero;
+  if (!unchanged) {
+    map_.StagePut(txn_.batch(), volume_->id(), chunk, r.version, value);
+    if (!value.zero) store_.Put(txn_, value.hash, data);
+  }
+  copied_.Set(chunk);
+  std::lock_guard lock(rec_mu_);
+  if (!unchanged) r.chunks++;
+  r.chunks_done++;
+  r.bytes_done += len;
+  return Status::Ok();
+}
+
+Status SnapshotJob::Flush(bool final) {
+  ++flushes_;
+  auto result = store_.Commit(txn_, [&](const CommitInfo& info, rocksdb::WriteBatch& b) {
+    std::lock_guard lock(rec_mu_);
+    record_.added_bytes += info.added_bytes;
+    if (final) record_.state = std::string(kSnapCompleted);
+    b.Put(db_.cf(Cf::kMeta), record_.Key(), EncodeSnapshotRecord(record_));
+    // Completion and the end of the frozen generation are one atomic step.
+    if (final) tracker_.StageCompleted(b, frozen_.generation);
+  });
+  return result.status();
+}
+
+void SnapshotJob::ReleaseWaiters(int res) {
+  WriteWaiter* list;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    list = std::exchange(queue_head_, nullptr);
+    queue_tail_ = nullptr;
+    queued_.store(false);
+  }
+  while (list) {
+    WriteWaiter* next = list->next_;
+    int r = res < 0 ? res : tracker_.MarkDirty(list->first_, list->last_, list);
+    if (r != kWriteDeferred) list->Proceed(r);
+    list = next;
+  }
+}
+
+void SnapshotJob::Fail(const Status& why) {
+  failed_.store(true, std::memory_order_release);
+  ReleaseWaiters(0);
+  const uint64_t vol = volume_->id();
+  // The frozen chunks must be copied by the next snapshot: dirty again (durably) first, so a
+  // crash from here on is handled like any crash during a pending snapshot.
+  Status st = tracker_.Unfreeze(frozen_);
+  if (!st.ok())
+    spdlog::error("snapshot {}: restoring dirty chunks: {}", record().IdString(), st.message());
+  txn_.Clear();
+  auto dropped = StageDropVersion(map_, store_, txn_, vol, record_.version, volume_->chunk_size());
+  if (!dropped.ok()) {
+    spdlog::error("snapshot {}: dropping entries: {}; startup recovery will retry",
+                  record().IdString(), dropped.status().message());
+    txn_.Clear();
+  }
+  {
+    std::lock_guard lock(rec_mu_);
+    record_.state = std::string(kSnapError);
+    record_.error = why.message();
+    record_.chunks = 0;
+    record_.added_bytes = 0;
+  }
+  txn_.batch().Put(db_.cf(Cf::kMeta), record_.Key(), EncodeSnapshotRecord(record()));
+  auto committed = store_.Commit(txn_);
+  if (!committed.ok())
+    spdlog::error("snapshot {}: recording the failure: {}; startup recovery will retry",
+                  record().IdString(), committed.status().message());
+  txn_.Clear();
+}
+
+}  // namespace blocksnap

@@ -1,0 +1,111 @@
+// SnapshotJob: the background copy of one pending snapshot, and its copy-before-write.
+//
+// Created at the snapshot instant with the frozen dirty generation (the chunks that may
+// differ from the previous snapshot). A worker thread reads each frozen chunk from the
+// volume file, hashes it, and stages its block map entry and chunk; staged work is committed
+// in bounded atomic batches with the record still `pending`, and the last batch marks it
+// `completed` and deletes the frozen dirty generation. A write to a frozen chunk that is not
+// copied yet is queued (BeforeWrite) and served first: the worker copies the old bytes, then
+// lets the write proceed. On failure the snapshot's entries are dropped, its chunks
+// released, the record becomes `error` and the frozen chunks become dirty again.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "snapshot/snapshot_record.h"
+#include "store/block_map.h"
+#include "store/chunk_store.h"
+#include "volume/dirty_tracker.h"
+#include "volume/volume.h"
+
+namespace blocksnap {
+
+struct SnapshotJobOptions {
+  uint64_t flush_bytes = 32 << 20;  // commit staged chunks once they hold this many bytes
+  bool hold_sweep = false;          // tests: serve copy-before-write only, until Release()
+  uint64_t stop_after_flushes = 0;  // tests: simulate a crash after this many commits (0: never)
+};
+
+class SnapshotJob {
+ public:
+  SnapshotJob(Db& db, BlockMap& map, ChunkStore& store, std::shared_ptr<Volume> volume,
+              DirtyTracker& tracker, SnapshotRecord record, DirtyTracker::Frozen frozen,
+              SnapshotJobOptions options);
+  // Cancels (the snapshot stays pending, as after a crash) and joins the worker.
+  ~SnapshotJob();
+  SnapshotJob(const SnapshotJob&) = delete;
+  SnapshotJob& operator=(const SnapshotJob&) = delete;
+
+  // Records how long writes were paused for the instant; call before Start().
+  void set_pause_us(uint64_t us);
+  // The size of the frozen set, for progress; call before Start().
+  void set_totals(uint64_t chunks, uint64_t bytes);
+  void Start();
+
+  // True when a chunk of [first, last] is frozen and not yet copied. Lock-free.
+  bool NeedsCopy(uint64_t first, uint64_t last) const noexcept;
+  // Copy-before-write, then MarkDirty. Returns kWriteReady, kWriteDeferred (the waiter is
+  // called once the old bytes are copied and the chunks are durably dirty) or -errno.
+  int BeforeWrite(uint64_t first, uint64_t last, WriteWaiter* waiter) noexcept;
+
+  // The record with current progress.
+  SnapshotRecord record() const;
+  bool finished() const;
+  // Blocks until the job has finished (completed, failed or cancelled); returns the record.
+  SnapshotRecord Wait();
+  // Stops the worker without completing; the snapshot stays pending in RocksDB.
+  void Cancel();
+  // Stops the worker and fails the snapshot with `reason` (entries dropped, record error).
+  void Abort(const std::string& reason);
+  // Tests: lets a job created with hold_sweep start its sweep.
+  void Release();
+
+ private:
+  void Run();
+  Status Sweep();
+  Status ServeQueue();
+  Status CopyChunk(uint64_t chunk);
+  Status Flush(bool final);
+  void Fail(const Status& why);
+  // Lets every queued writer proceed (res < 0: fail them instead). Marks the queue closed.
+  void ReleaseWaiters(int res);
+  void Finish();
+
+  Db& db_;
+  BlockMap& map_;
+  ChunkStore& store_;
+  const std::shared_ptr<Volume> volume_;
+  DirtyTracker& tracker_;
+  const SnapshotJobOptions options_;
+  DirtyTracker::Frozen frozen_;
+  AtomicBitmap copied_;
+
+  mutable std::mutex rec_mu_;
+  SnapshotRecord record_;
+
+  mutable std::mutex mu_;  // guards the queue and the flags below
+  std::condition_variable cv_;
+  WriteWaiter* queue_head_ = nullptr;
+  WriteWaiter* queue_tail_ = nullptr;
+  std::atomic<bool> queued_{false};  // worker's cheap "anything queued?" check
+  bool closed_ = false;              // no more queueing: every frozen chunk is handled
+  bool hold_ = false;
+  bool finished_ = false;
+  std::atomic<bool> cancel_{false};
+  std::atomic<bool> failed_{false};
+
+  // Worker-only state.
+  ChunkTxn txn_;
+  std::string buffer_;
+  uint64_t flushes_ = 0;
+
+  std::thread worker_;
+};
+
+}  // namespace blocksnap

@@ -1,0 +1,336 @@
+#include "snapshot/snapshot_manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <set>
+
+#include "volume/dirty_state.h"
+#include "volume/volume_record.h"
+
+namespace blocksnap {
+namespace {
+
+std::string VolumeKey(uint64_t id) {
+  return "vol/" + FormatVolumeId(id);
+}
+
+// Scans every snapshot record; undecodable ones are logged and skipped, never fatal.
+Result<std::vector<SnapshotRecord>> ScanRecords(Db& db) {
+  std::vector<SnapshotRecord> out;
+  BS_RETURN_IF_ERROR(
+      db.ScanPrefix(Cf::kMeta, kSnapKeyPrefix, [&](std::string_view key, std::string_view v) {
+        auto r = DecodeSnapshotRecord(v);
+        if (!r.ok())
+          spdlog::error("{}: {}, ignoring", key, r.status().message());
+        else
+          out.push_back(std::move(r).value());
+        return true;
+      }));
+  return out;
+}
+
+uint64_t LogicalBytes(const AtomicBitmap& chunks, uint64_t chunk_size, uint64_t size) {
+  uint64_t n = chunks.Count() * chunk_size;
+  // The last chunk may be partial.
+  uint64_t last = chunks.size() - 1;
+  if (chunks.size() && chunks.Test(last)) n -= chunks.size() * chunk_size - size;
+  return n;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SnapshotManager>> SnapshotManager::Open(Db& db,
+                                                               SnapshotManagerOptions options,
+                                                               std::unique_ptr<ChunkStore> store) {
+  if (!store) store = std::make_unique<RocksChunkStore>(db);
+  std::unique_ptr<SnapshotManager> m(new SnapshotManager(db, options, std::move(store)));
+  BS_RETURN_IF_ERROR(m->Recover().WithContext("recovering snapshots"));
+  return m;
+}
+
+SnapshotManager::~SnapshotManager() {
+  std::lock_guard lock(mu_);
+  for (auto& [id, vt] : volumes_)
+    if (vt->job_owner_) vt->job_owner_->Cancel();
+}
+
+Status SnapshotManager::Recover() {
+  std::lock_guard lock(mu_);
+  BS_ASSIGN_OR_RETURN(auto records, ScanRecords(db_));
+  std::map<uint64_t, uint64_t> chunk_sizes;
+  for (auto& r : records) {
+    chunk_sizes[r.volume_id] = r.chunk_size;
+    if (!r.pending()) continue;
+    // Interrupted: drop the entries it committed and release their chunks, atomically with
+    // the record becoming `error`. Its frozen dirty generation is folded back into the
+    // volume's dirty set when the volume is attached.
+    ChunkTxn txn;
+    BS_ASSIGN_OR_RETURN(uint64_t n,
+                        StageDropVersion(map_, *store_, txn, r.volume_id, r.version, r.chunk_size));
+    r.state = std::string(kSnapError);
+    r.error = "interrupted: blocksnapd stopped while the snapshot was pending";
+    r.chunks = 0;
+    r.added_bytes = 0;
+    txn.batch().Put(db_.cf(Cf::kMeta), r.Key(), EncodeSnapshotRecord(r));
+    BS_RETURN_IF_ERROR(store_->Commit(txn).status());
+    spdlog::warn("snapshot {} of volume {} was pending at shutdown: now error, {} entries dropped",
+                 r.IdString(), r.volume_name, n);
+  }
+  // Collect entries that an interrupted delete (snapshot or volume) left behind.
+  BS_ASSIGN_OR_RETURN(auto vols, map_.Volumes());
+  for (uint64_t vol : vols) {
+    auto it = chunk_sizes.find(vol);
+    BS_RETURN_IF_ERROR(Collect(vol, it == chunk_sizes.end() ? 0 : it->second).status());
+  }
+  return Status::Ok();
+}
+
+Result<LiveVersions> SnapshotManager::Live(uint64_t volume_id) const {
+  LiveVersions live;
+  BS_ASSIGN_OR_RETURN(auto records, ScanRecords(db_));
+  for (auto& r : records) {
+    if (r.volume_id != volume_id || r.state == kSnapError) continue;
+    live.versions.insert(r.version);
+    if (r.pending()) live.pending.insert(r.version);
+  }
+  BS_ASSIGN_OR_RETURN(auto vol, db_.Get(Cf::kMeta, VolumeKey(volume_id)));
+  live.head = vol.has_value() || volumes_.contains(volume_id);
+  return live;
+}
+
+Result<GcResult> SnapshotManager::Collect(uint64_t volume_id, uint64_t chunk_size) {
+  BS_ASSIGN_OR_RETURN(LiveVersions live, Live(volume_id));
+  BS_ASSIGN_OR_RETURN(GcResult r, CollectGarbage(map_, *store_, volume_id, chunk_size, live));
+  if (r.dropped_entries)
+    spdlog::debug("volume {}: dropped {} block map entries, freed {} chunks ({} bytes)",
+                  FormatVolumeId(volume_id), r.dropped_entries, r.freed_chunks, r.freed_bytes);
+  return r;
+}
+
+Status SnapshotManager::AttachVolume(std::shared_ptr<Volume> volume, bool created_now) {
+  std::lock_guard lock(mu_);
+  const uint64_t id = volume->id();
+  if (volumes_.contains(id))
+    return AlreadyExists("volume " + volume->name() + " is already attached");
+  const uint64_t chunks = (volume->size() + volume->chunk_size() - 1) / volume->chunk_size();
+  BS_ASSIGN_OR_RETURN(auto tracker, DirtyTracker::Open(db_, id, chunks, created_now));
+  if (tracker->needs_rescan()) {
+    spdlog::warn("volume {}: {}; rescanning it against its last snapshot", volume->name(),
+                 tracker->rescan_reason());
+    AtomicBitmap dirty(chunks);
+    BS_ASSIGN_OR_RETURN(RescanResult r, RescanVolume(map_, *volume, dirty));
+    BS_RETURN_IF_ERROR(tracker->Reset(dirty));
+    spdlog::warn("volume {}: rescan read {} chunks with data, {} differ from the last snapshot",
+                 volume->name(), r.chunks_read, r.dirty);
+  }
+  volumes_[id] = std::make_shared<VolumeTracking>(std::move(volume), std::move(tracker));
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<VolumeTracking>> SnapshotManager::Tracking(uint64_t volume_id) const {
+  std::lock_guard lock(mu_);
+  auto it = volumes_.find(volume_id);
+  if (it == volumes_.end())
+    return NotFound("volume " + FormatVolumeId(volume_id) + " is not attached");
+  return it->second;
+}
+
+Status SnapshotManager::VolumeDeleted(uint64_t volume_id) {
+  std::lock_guard lock(mu_);
+  auto it = volumes_.find(volume_id);
+  uint64_t chunk_size = 0;
+  if (it != volumes_.end()) {
+    auto vt = it->second;
+    chunk_size = vt->volume()->chunk_size();
+    if (vt->job_owner_)
+      vt->job_owner_->Abort("the volume was deleted while the snapshot was pending");
+    BS_RETURN_IF_ERROR(vt->tracker().DeleteDurable());
+    volumes_.erase(it);
+  } else {
+    rocksdb::WriteBatch b;
+    StageDeleteDirtyState(db_, b, volume_id);
+    BS_RETURN_IF_ERROR(db_.Write(b));
+  }
+  return Collect(volume_id, chunk_size).status();
+}
+
+Result<SnapshotRecord> SnapshotManager::Create(uint64_t volume_id, const Tags& tags) {
+  std::lock_guard lock(mu_);
+  for (auto& [k, v] : tags) BS_RETURN_IF_ERROR(ValidateTag(k, v, /*allow_reserved=*/true));
+  auto it = volumes_.find(volume_id);
+  if (it == volumes_.end())
+    return NotFound("volume " + FormatVolumeId(volume_id) + " is not attached");
+  VolumeTracking& vt = *it->second;
+  const Volume& vol = *vt.volume();
+  if (vt.job_owner_ && !vt.job_owner_->finished()) {
+    SnapshotRecord p = vt.job_owner_->record();
+    return Busy("snapshot " + p.IdString() + " of volume " + vol.name() + " is still pending (" +
+                std::to_string(static_cast<int>(p.Progress() * 100)) +
+                "% copied); retry when it has completed");
+  }
+
+  SnapshotRecord rec;
+  BS_ASSIGN_OR_RETURN(rec.id, db_.NextId("snap"));
+  BS_ASSIGN_OR_RETURN(rec.version, db_.NextId("version/" + FormatVolumeId(volume_id)));
+  rec.volume_id = volume_id;
+  rec.volume_name = vol.name();
+  rec.created =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  rec.tags = tags;
+  rec.size = vol.size();
+  rec.chunk_size = vol.chunk_size();
+  // Durable before the instant: a crash from here on finds it pending and fails it.
+  BS_RETURN_IF_ERROR(db_.Put(Cf::kMeta, rec.Key(), EncodeSnapshotRecord(rec)));
+
+  DirtyTracker::Spare spare = vt.tracker().PrepareFreeze();
+  std::unique_ptr<SnapshotJob> old;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (gate_) gate_->PauseWrites(volume_id);
+  // --- writes paused: O(1) work only ---
+  DirtyTracker::Frozen frozen = vt.tracker().Freeze(std::move(spare));
+  const AtomicBitmap* frozen_bits = frozen.bits.get();
+  auto job = std::make_unique<SnapshotJob>(db_, map_, *store_, vt.volume(), vt.tracker(), rec,
+                                           std::move(frozen), options_.job);
+  old = std::exchange(vt.job_owner_, std::move(job));
+  vt.job_.store(vt.job_owner_.get(), std::memory_order_release);
+  if (gate_) gate_->ResumeWrites(volume_id);
+  const auto pause = std::chrono::steady_clock::now() - t0;
+  old.reset();  // the previous, finished job; joined outside the pause
+
+  rec.pause_us =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(pause).count());
+  rec.chunks_total = frozen_bits->Count();
+  rec.bytes_total = LogicalBytes(*frozen_bits, rec.chunk_size, rec.size);
+  vt.job_owner_->set_pause_us(rec.pause_us);
+  vt.job_owner_->set_totals(rec.chunks_total, rec.bytes_total);
+  vt.job_owner_->Start();
+  return rec;
+}
+
+Result<SnapshotRecord> SnapshotManager::Load(std::string_view id) const {
+  BS_ASSIGN_OR_RETURN(uint64_t n, ParseSnapshotId(id));
+  BS_ASSIGN_OR_RETURN(auto v, db_.Get(Cf::kMeta, "snap/" + FormatSnapshotId(n)));
+  if (!v) return NotFound("snapshot " + std::string(id) + " not found");
+  BS_ASSIGN_OR_RETURN(SnapshotRecord r, DecodeSnapshotRecord(*v));
+  if (r.pending()) {
+    // Live progress from the job rather than the last committed batch.
+    auto it = volumes_.find(r.volume_id);
+    if (it != volumes_.end() && it->second->job_owner_) {
+      SnapshotRecord live = it->second->job_owner_->record();
+      if (live.id == r.id) r = std::move(live);
+    }
+  }
+  return r;
+}
+
+Result<SnapshotRecord> SnapshotManager::LoadCompleted(std::string_view id) const {
+  BS_ASSIGN_OR_RETURN(SnapshotRecord r, Load(id));
+  if (!r.completed())
+    return Busy("snapshot " + r.IdString() + " is " + r.state + ", not completed");
+  return r;
+}
+
+Result<SnapshotRecord> SnapshotManager::Get(std::string_view id) const {
+  std::lock_guard lock(mu_);
+  return Load(id);
+}
+
+Result<SnapshotRecord> SnapshotManager::Wait(std::string_view id) {
+  SnapshotJob* job = nullptr;
+  std::shared_ptr<VolumeTracking> keep;  // keeps the job alive while we wait
+  {
+    std::lock_guard lock(mu_);
+    BS_ASSIGN_OR_RETURN(SnapshotRecord r, Load(id));
+    if (!r.pending()) return r;
+    auto it = volumes_.find(r.volume_id);
+    if (it == volumes_.end() || !it->second->job_owner_ ||
+        it->second->job_owner_->record().id != r.id)
+      return r;  // pending with no job here: recovery fails it at the next start
+    keep = it->second;
+    job = keep->job_owner_.get();
+  }
+  // The job lives until the next snapshot of its volume, which cannot start while it runs.
+  job->Wait();
+  return Get(id);
+}
+
+Result<std::vector<SnapshotRecord>> SnapshotManager::List(std::optional<uint64_t> volume_id) const {
+  std::lock_guard lock(mu_);
+  BS_ASSIGN_OR_RETURN(auto records, ScanRecords(db_));
+  std::vector<SnapshotRecord> out;
+  for (auto& r : records) {
+    if (volume_id && r.volume_id != *volume_id) continue;
+    if (r.pending()) {
+      auto it = volumes_.find(r.volume_id);
+      if (it != volumes_.end() && it->second->job_owner_ &&
+          it->second->job_owner_->record().id == r.id)
+        r = it->second->job_owner_->record();
+    }
+    out.push_back(std::move(r));
+  }
+  std::sort(out.begin(), out.end(), [](const SnapshotRecord& a, const SnapshotRecord& b) {
+    return a.created != b.created ? a.created < b.created : a.id < b.id;
+  });
+  return out;
+}
+
+Status SnapshotManager::Delete(std::string_view id) {
+  std::lock_guard lock(mu_);
+  BS_ASSIGN_OR_RETURN(SnapshotRecord r, Load(id));
+  if (r.pending())
+    return Busy("snapshot " + r.IdString() + " is pending; delete it once it has completed");
+  // First the version dies (durably), then its entries that nothing else reads go. A crash
+  // in between leaves only garbage that the next Open collects.
+  BS_RETURN_IF_ERROR(db_.Delete(Cf::kMeta, r.Key()));
+  return Collect(r.volume_id, r.chunk_size).status().WithContext("deleting " + r.IdString());
+}
+
+Result<SnapshotRecord> SnapshotManager::Tag(std::string_view id, const Tags& set,
+                                            const std::vector<std::string>& unset) {
+  std::lock_guard lock(mu_);
+  for (auto& [k, v] : set) BS_RETURN_IF_ERROR(ValidateTag(k, v, /*allow_reserved=*/true));
+  BS_ASSIGN_OR_RETURN(SnapshotRecord r, Load(id));
+  if (r.pending())
+    return Busy("snapshot " + r.IdString() + " is pending; tag it once it has completed");
+  for (auto& k : unset) r.tags.erase(k);
+  for (auto& [k, v] : set) r.tags[k] = v;
+  BS_RETURN_IF_ERROR(db_.Put(Cf::kMeta, r.Key(), EncodeSnapshotRecord(r)));
+  return r;
+}
+
+Status SnapshotManager::Dump(std::string_view id, const std::string& path) {
+  BS_ASSIGN_OR_RETURN(SnapshotRecord r, Get(id));
+  if (!r.completed())
+    return Busy("snapshot " + r.IdString() + " is " + r.state + ", not completed");
+  return DumpSnapshot(map_, *store_, r, path);
+}
+
+Result<VerifyReport> SnapshotManager::Verify(std::string_view id) {
+  BS_ASSIGN_OR_RETURN(SnapshotRecord r, Get(id));
+  if (!r.completed())
+    return Busy("snapshot " + r.IdString() + " is " + r.state + ", not completed");
+  return VerifySnapshot(map_, *store_, r);
+}
+
+Result<std::vector<uint64_t>> SnapshotManager::Diff(std::string_view from, std::string_view to) {
+  BS_ASSIGN_OR_RETURN(SnapshotRecord a, Get(from));
+  BS_ASSIGN_OR_RETURN(SnapshotRecord b, Get(to));
+  if (!a.completed() || !b.completed()) return Busy("both snapshots of a diff must be completed");
+  if (a.volume_id != b.volume_id)
+    return InvalidArgument(a.IdString() + " and " + b.IdString() + " are of different volumes");
+  if (a.version > b.version) std::swap(a, b);
+  return ChangedChunks(map_, a.volume_id, a.version, b.version);
+}
+
+Status SnapshotManager::ReadChunk(const SnapshotRecord& snap, uint64_t chunk, std::string* out) {
+  return ReadSnapshotChunk(map_, *store_, snap, chunk, out);
+}
+
+Result<StoreStats> SnapshotManager::Stats() {
+  return store_->Stats();
+}
+
+}  // namespace blocksnap

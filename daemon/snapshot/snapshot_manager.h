@@ -1,0 +1,112 @@
+// SnapshotManager: online point-in-time snapshots of volumes (DESIGN.md §3-§5).
+//
+// Control plane (bus thread): Create, List, Get, Wait, Delete, Tag, Dump, Verify, Diff,
+// Stats, and the volume lifecycle hooks AttachVolume / VolumeDeleted. Every method returns
+// Status/Result with a message for the user. Data plane: VolumeTracking::BeforeWrite, via
+// Tracking(volume_id), returns -errno and never blocks.
+//
+// A second snapshot of a volume whose previous snapshot is still pending is REFUSED (kBusy,
+// "snapshot snap-… of volume … is still pending (n% copied); retry when it has completed"),
+// not queued: the caller decides whether to wait (Wait) and retry, and a queued instant
+// would not be the instant the user asked for.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "snapshot/gc.h"
+#include "snapshot/snapshot_io.h"
+#include "snapshot/snapshot_job.h"
+#include "snapshot/snapshot_record.h"
+#include "snapshot/volume_tracking.h"
+#include "snapshot/write_gate.h"
+#include "store/block_map.h"
+#include "store/chunk_store.h"
+#include "store/db.h"
+
+namespace blocksnap {
+
+struct SnapshotManagerOptions {
+  SnapshotJobOptions job;
+};
+
+class SnapshotManager {
+ public:
+  // Recovers what a crash left (pending snapshots become `error` and release what they
+  // took; unreferenced block map entries are collected) and returns the manager. `store`
+  // defaults to the RocksDB tier on db.
+  static Result<std::unique_ptr<SnapshotManager>> Open(Db& db, SnapshotManagerOptions options = {},
+                                                       std::unique_ptr<ChunkStore> store = nullptr);
+  // Stops running jobs; their snapshots stay pending and fail at the next Open.
+  ~SnapshotManager();
+  SnapshotManager(const SnapshotManager&) = delete;
+  SnapshotManager& operator=(const SnapshotManager&) = delete;
+
+  // The I/O layer's pause/resume; nullptr (the default) when nothing writes.
+  void set_write_gate(WriteGate* gate) { gate_ = gate; }
+
+  // --- Volume lifecycle (called by the volume manager / main.cc) ---
+  // Starts tracking an open volume. created_now: the volume was just created (all zeros).
+  // Otherwise its durable dirty state is loaded; if it is missing or damaged, the volume is
+  // rescanned against its newest snapshot data (logged as a warning). Call at startup after
+  // Open and before serving the volume, and on every volume creation.
+  Status AttachVolume(std::shared_ptr<Volume> volume, bool created_now);
+  // The write hook of an attached volume (NotFound otherwise).
+  Result<std::shared_ptr<VolumeTracking>> Tracking(uint64_t volume_id) const;
+  // The volume's record and file are gone: fails its pending snapshot, deletes its dirty
+  // state, and frees the block map entries no remaining snapshot reads. Its snapshots stay.
+  Status VolumeDeleted(uint64_t volume_id);
+
+  // --- Snapshots ---
+  // Fixes the point in time (pauses the volume's writes, swaps its dirty generation,
+  // resumes) and returns the pending record; the copy runs in the background.
+  Result<SnapshotRecord> Create(uint64_t volume_id, const Tags& tags);
+  // By id ("snap-…"), with live progress when pending.
+  Result<SnapshotRecord> Get(std::string_view id) const;
+  // Blocks until the snapshot is no longer pending; returns its final record.
+  Result<SnapshotRecord> Wait(std::string_view id);
+  // Every snapshot (of one volume when given), oldest first.
+  Result<std::vector<SnapshotRecord>> List(std::optional<uint64_t> volume_id = {}) const;
+  // Deletes the snapshot and frees what no other snapshot or the live volume reads. kBusy
+  // while it is pending.
+  Status Delete(std::string_view id);
+  Result<SnapshotRecord> Tag(std::string_view id, const Tags& set,
+                             const std::vector<std::string>& unset);
+  // Sparse raw image of a completed snapshot; kCorruption (file removed) on a bad chunk.
+  Status Dump(std::string_view id, const std::string& path);
+  Result<VerifyReport> Verify(std::string_view id);
+  // Chunks that differ between two completed snapshots of the same volume.
+  Result<std::vector<uint64_t>> Diff(std::string_view from, std::string_view to);
+  // One chunk of a completed snapshot (for read-only NBD exports), verified.
+  Status ReadChunk(const SnapshotRecord& snap, uint64_t chunk, std::string* out);
+  Result<StoreStats> Stats();
+
+  ChunkStore& store() { return *store_; }
+  BlockMap& block_map() { return map_; }
+
+ private:
+  SnapshotManager(Db& db, SnapshotManagerOptions options, std::unique_ptr<ChunkStore> store)
+      : db_(db), options_(options), store_(std::move(store)), map_(db) {}
+  Status Recover();
+  Result<SnapshotRecord> Load(std::string_view id) const;
+  Result<SnapshotRecord> LoadCompleted(std::string_view id) const;
+  // The versions of `volume_id` that still read the block map. Caller holds mu_.
+  Result<LiveVersions> Live(uint64_t volume_id) const;
+  Result<GcResult> Collect(uint64_t volume_id, uint64_t chunk_size);
+
+  Db& db_;
+  const SnapshotManagerOptions options_;
+  std::unique_ptr<ChunkStore> store_;
+  BlockMap map_;
+  WriteGate* gate_ = nullptr;
+
+  // Serializes control-plane operations (create, delete, tag, attach, GC).
+  mutable std::mutex mu_;
+  std::map<uint64_t, std::shared_ptr<VolumeTracking>> volumes_;
+};
+
+}  // namespace blocksnap

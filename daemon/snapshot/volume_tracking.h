@@ -1,0 +1,54 @@
+// VolumeTracking: the per-volume write hook of the snapshot engine — its dirty tracker and
+// its current snapshot job. The I/O layer holds a shared_ptr to it per served volume and
+// calls BeforeWrite() right before issuing every write, trim and write-zeroes.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "snapshot/snapshot_job.h"
+#include "volume/dirty_tracker.h"
+#include "volume/volume.h"
+
+namespace blocksnap {
+
+class VolumeTracking {
+ public:
+  VolumeTracking(std::shared_ptr<Volume> volume, std::unique_ptr<DirtyTracker> tracker)
+      : volume_(std::move(volume)), tracker_(std::move(tracker)) {}
+
+  // Call before issuing a write/trim/zero of chunks [first_chunk, last_chunk]. Returns:
+  //   kWriteReady (0)    issue the data write now (the common case: one atomic test when the
+  //                      chunks are already dirty and no snapshot needs their old bytes);
+  //   kWriteDeferred (1) issue it when waiter->Proceed(0) is called (from another thread,
+  //                      perhaps before this returns); Proceed(-errno) means fail the request;
+  //   -errno             fail the request.
+  // Never blocks, never allocates. The waiter must stay alive until Proceed is called.
+  int BeforeWrite(uint64_t first_chunk, uint64_t last_chunk, WriteWaiter* waiter) noexcept {
+    if (SnapshotJob* job = job_.load(std::memory_order_acquire);
+        job && job->NeedsCopy(first_chunk, last_chunk))
+      return job->BeforeWrite(first_chunk, last_chunk, waiter);
+    return tracker_->MarkDirty(first_chunk, last_chunk, waiter);
+  }
+  // The same for a byte range [offset, offset + length); length 0 is always ready.
+  int BeforeWriteBytes(uint64_t offset, uint64_t length, WriteWaiter* waiter) noexcept {
+    if (length == 0) return kWriteReady;
+    const uint64_t cs = volume_->chunk_size();
+    return BeforeWrite(offset / cs, (offset + length - 1) / cs, waiter);
+  }
+
+  const std::shared_ptr<Volume>& volume() const { return volume_; }
+  DirtyTracker& tracker() { return *tracker_; }
+
+ private:
+  friend class SnapshotManager;
+
+  const std::shared_ptr<Volume> volume_;
+  const std::unique_ptr<DirtyTracker> tracker_;
+  // The newest job of the volume (finished or not). Replaced only while the volume's writes
+  // are paused, so a BeforeWrite never sees the job it is using destroyed.
+  std::unique_ptr<SnapshotJob> job_owner_;
+  std::atomic<SnapshotJob*> job_{nullptr};
+};
+
+}  // namespace blocksnap

@@ -1,0 +1,227 @@
+#include "volume/dirty_tracker.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include "volume/dirty_state.h"
+
+namespace blocksnap {
+
+DirtyTracker::DirtyTracker(Db& db, uint64_t volume, uint64_t chunk_count)
+    : db_(db),
+      volume_(volume),
+      chunk_count_(chunk_count),
+      durable_owner_(std::make_unique<AtomicBitmap>(chunk_count)),
+      durable_(durable_owner_.get()),
+      requested_(std::make_unique<AtomicBitmap>(chunk_count)),
+      mirror_(AtomicBitmap::WordCount(chunk_count), 0) {}
+
+Result<std::unique_ptr<DirtyTracker>> DirtyTracker::Open(Db& db, uint64_t volume,
+                                                         uint64_t chunk_count, bool fresh) {
+  std::unique_ptr<DirtyTracker> t(new DirtyTracker(db, volume, chunk_count));
+  if (fresh) {
+    std::lock_guard w(t->write_mu_);
+    BS_RETURN_IF_ERROR(t->WriteConsolidated(1).WithContext("initialising dirty state"));
+  } else {
+    AtomicBitmap loaded(chunk_count);
+    BS_ASSIGN_OR_RETURN(DirtyLoad load, LoadDirtyState(db, volume, loaded));
+    if (!load.usable) {
+      // Unknown: every chunk counts as dirty (a snapshot would copy all of them) until a
+      // rescan narrows it. Nothing is written, so a crash before the rescan rescans again.
+      t->needs_rescan_ = true;
+      t->rescan_reason_ = load.reason;
+      for (uint64_t w = 0; w < loaded.words(); ++w) {
+        t->durable()->SetWord(w, ~uint64_t{0});
+        t->requested_->SetWord(w, ~uint64_t{0});
+      }
+    } else {
+      // Fold every generation found (current + frozen ones of unfinished snapshots) into a
+      // fresh one, durably, so the state is one generation again.
+      std::lock_guard w(t->write_mu_);
+      for (uint64_t i = 0; i < loaded.words(); ++i) t->mirror_[i] = loaded.Word(i);
+      t->generation_ = load.max_generation + 1;
+      BS_RETURN_IF_ERROR(t->WriteConsolidated(t->generation_).WithContext("folding dirty state"));
+      t->durable()->CopyFrom(loaded);
+      t->requested_->CopyFrom(loaded);
+    }
+  }
+  t->committer_ = std::thread([p = t.get()] { p->CommitterLoop(); });
+  return t;
+}
+
+DirtyTracker::~DirtyTracker() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+Status DirtyTracker::WriteConsolidated(uint64_t generation) {
+  rocksdb::WriteBatch b;
+  StageDeleteDirtyState(db_, b, volume_);
+  StageDirtyHeader(db_, b, volume_, chunk_count_);
+  for (uint64_t w = 0; w < mirror_.size(); ++w)
+    if (mirror_[w]) StageDirtyWord(db_, b, volume_, generation, w, mirror_[w]);
+  return db_.Write(b, /*sync=*/true);
+}
+
+int DirtyTracker::MarkDirtySlow(uint64_t first, uint64_t last, WriteWaiter* waiter) noexcept {
+  std::unique_lock lock(mu_);
+  if (stop_) return -ECANCELED;
+  AtomicBitmap* durable = this->durable();
+  if (durable->TestAll(first, last)) return kWriteReady;
+  for (uint64_t c = first; c <= last; ++c)
+    if (!durable->Test(c) && requested_->Set(c)) pending_.push_back(c);
+  // The waiter joins the next commit even when its chunks are all in the one in flight:
+  // commits are sequential, so by the time the next one finishes the earlier one has too.
+  waiter->first_ = first;
+  waiter->last_ = last;
+  waiter->next_ = nullptr;
+  if (waiters_tail_)
+    waiters_tail_->next_ = waiter;
+  else
+    waiters_head_ = waiter;
+  waiters_tail_ = waiter;
+  lock.unlock();
+  work_cv_.notify_one();
+  return kWriteDeferred;
+}
+
+void DirtyTracker::CommitterLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stop_ || waiters_head_ || !pending_.empty(); });
+    if (!waiters_head_ && pending_.empty()) break;  // stop_ and nothing left
+    spare_.clear();
+    std::swap(spare_, pending_);
+    WriteWaiter* waiters = std::exchange(waiters_head_, nullptr);
+    waiters_tail_ = nullptr;
+    committing_ = true;
+    const uint64_t gen = generation_;
+    lock.unlock();
+
+    Status st;
+    if (!spare_.empty()) {
+      std::lock_guard w(write_mu_);
+      rocksdb::WriteBatch b;
+      std::sort(spare_.begin(), spare_.end());
+      uint64_t last_word = UINT64_MAX;
+      for (uint64_t c : spare_) mirror_[c >> 6] |= uint64_t{1} << (c & 63);
+      for (uint64_t c : spare_) {
+        if ((c >> 6) == last_word) continue;
+        last_word = c >> 6;
+        StageDirtyWord(db_, b, volume_, gen, last_word, mirror_[last_word]);
+      }
+      st = db_.Write(b, /*sync=*/true);
+    }
+
+    lock.lock();
+    for (uint64_t c : spare_) {
+      if (st.ok())
+        durable()->Set(c);
+      else
+        requested_->Clear(c);  // a later write retries the commit
+    }
+    committing_ = false;
+    lock.unlock();
+    // Outside the lock: a waiter may call MarkDirty again from its callback.
+    while (waiters) {
+      WriteWaiter* next = waiters->next_;
+      waiters->Proceed(durable()->TestAll(waiters->first_, waiters->last_) ? 0 : -EIO);
+      waiters = next;
+    }
+    lock.lock();
+    if (!waiters_head_ && pending_.empty()) idle_cv_.notify_all();
+  }
+  idle_cv_.notify_all();
+}
+
+void DirtyTracker::WaitIdle() {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock,
+                [&] { return stop_ || (!committing_ && !waiters_head_ && pending_.empty()); });
+}
+
+DirtyTracker::Spare DirtyTracker::PrepareFreeze() const {
+  return {std::make_unique<AtomicBitmap>(chunk_count_),
+          std::make_unique<AtomicBitmap>(chunk_count_),
+          std::vector<uint64_t>(AtomicBitmap::WordCount(chunk_count_), 0)};
+}
+
+DirtyTracker::Frozen DirtyTracker::Freeze(Spare spare) {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock,
+                [&] { return stop_ || (!committing_ && !waiters_head_ && pending_.empty()); });
+  std::lock_guard w(write_mu_);
+  Frozen f;
+  f.generation = generation_++;
+  // The current bitmap itself becomes the frozen set: no copy while writes are paused.
+  f.bits = std::exchange(durable_owner_, std::move(spare.durable));
+  durable_.store(durable_owner_.get(), std::memory_order_release);
+  requested_ = std::move(spare.requested);
+  mirror_.swap(spare.mirror);
+  return f;
+}
+
+void DirtyTracker::StageCompleted(rocksdb::WriteBatch& b, uint64_t frozen_generation) {
+  StageDeleteGeneration(db_, b, volume_, frozen_generation);
+}
+
+Status DirtyTracker::Unfreeze(const Frozen& frozen) {
+  uint64_t gen;
+  {
+    std::lock_guard lock(mu_);
+    gen = generation_;
+  }
+  // Lock order is mu_ before write_mu_; mu_ is not needed below (the bitmaps are atomic, and
+  // a chunk queued twice meanwhile only costs a redundant commit).
+  std::lock_guard w(write_mu_);
+  rocksdb::WriteBatch b;
+  for (uint64_t i = 0; i < frozen.bits->words(); ++i) {
+    uint64_t bits = frozen.bits->Word(i);
+    if (!bits) continue;
+    mirror_[i] |= bits;
+    StageDirtyWord(db_, b, volume_, gen, i, mirror_[i]);
+  }
+  StageDeleteGeneration(db_, b, volume_, frozen.generation);
+  BS_RETURN_IF_ERROR(db_.Write(b, /*sync=*/true));
+  for (uint64_t i = 0; i < frozen.bits->words(); ++i) {
+    requested_->OrWord(i, frozen.bits->Word(i));
+    durable()->OrWord(i, frozen.bits->Word(i));
+  }
+  return Status::Ok();
+}
+
+Status DirtyTracker::Reset(const AtomicBitmap& bits) {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock,
+                [&] { return stop_ || (!committing_ && !waiters_head_ && pending_.empty()); });
+  std::lock_guard w(write_mu_);
+  for (uint64_t i = 0; i < mirror_.size(); ++i) mirror_[i] = bits.Word(i);
+  ++generation_;
+  BS_RETURN_IF_ERROR(WriteConsolidated(generation_));
+  durable()->CopyFrom(bits);
+  requested_->CopyFrom(bits);
+  needs_rescan_ = false;
+  rescan_reason_.clear();
+  return Status::Ok();
+}
+
+Status DirtyTracker::DeleteDurable() {
+  WaitIdle();
+  {
+    // Stop the committer first: nothing may write this volume's state again.
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+  std::lock_guard w(write_mu_);
+  rocksdb::WriteBatch b;
+  StageDeleteDirtyState(db_, b, volume_);
+  return db_.Write(b, /*sync=*/true);
+}
+
+}  // namespace blocksnap

@@ -1,0 +1,144 @@
+// DirtyTracker: crash-safe dirty-chunk tracking of one volume, with group commit.
+//
+// Crash invariant (DESIGN.md §4): a chunk becomes dirty durably (CF dirty, synced) BEFORE
+// its data write is issued, so after any crash every chunk that may differ from the last
+// completed snapshot is dirty once the state is loaded again.
+//
+// Hot path: MarkDirty() on chunks already durably dirty in this generation is one atomic
+// load per 64 chunks and returns kWriteReady: no lock, no allocation. The first write to a
+// clean chunk queues the chunk and the caller's WriteWaiter; a committer thread writes one
+// synced WriteBatch for every chunk queued while the previous commit was in flight, then
+// calls each waiter. The waiter is intrusive (embedded in the I/O layer's request), so the
+// queue allocates nothing per request either.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/db.h"
+#include "util/status.h"
+#include "volume/dirty_bitmap.h"
+
+namespace blocksnap {
+
+// MarkDirty / BeforeWrite results besides -errno.
+inline constexpr int kWriteReady = 0;     // the data write may be issued now
+inline constexpr int kWriteDeferred = 1;  // waiter->Proceed() will be called exactly once
+
+// Embedded by the I/O layer in each write/trim/zero request that may have to wait.
+class WriteWaiter {
+ public:
+  // Called exactly once, from a helper thread (possibly before MarkDirty/BeforeWrite has
+  // returned), with 0 when the write may be issued or -errno when it must fail. Must not
+  // block: an io_uring loop typically pushes the request to its queue and writes its eventfd.
+  virtual void Proceed(int res) noexcept = 0;
+
+ protected:
+  ~WriteWaiter() = default;
+
+ private:
+  friend class DirtyTracker;
+  friend class SnapshotJob;
+  WriteWaiter* next_ = nullptr;  // intrusive queue link
+  uint64_t first_ = 0;           // chunk range of the request
+  uint64_t last_ = 0;
+};
+
+class DirtyTracker {
+ public:
+  // Loads the durable state of `volume`. `fresh` says the volume was just created (all
+  // zeros), so an absent state is right and is initialised empty. Otherwise an absent or
+  // damaged state sets needs_rescan(), and every chunk counts as dirty until Reset().
+  static Result<std::unique_ptr<DirtyTracker>> Open(Db& db, uint64_t volume, uint64_t chunk_count,
+                                                    bool fresh);
+  ~DirtyTracker();
+  DirtyTracker(const DirtyTracker&) = delete;
+  DirtyTracker& operator=(const DirtyTracker&) = delete;
+
+  uint64_t volume() const { return volume_; }
+  uint64_t chunk_count() const { return chunk_count_; }
+  bool needs_rescan() const { return needs_rescan_; }
+  const std::string& rescan_reason() const { return rescan_reason_; }
+
+  // Makes chunks [first, last] durably dirty. Returns kWriteReady when they already are,
+  // kWriteDeferred when `waiter` will be called once they are (or their commit failed), or
+  // -ECANCELED when the tracker is shutting down. noexcept: safe on an io_uring loop.
+  int MarkDirty(uint64_t first, uint64_t last, WriteWaiter* waiter) noexcept {
+    if (durable()->TestAll(first, last)) return kWriteReady;
+    return MarkDirtySlow(first, last, waiter);
+  }
+  bool IsDirty(uint64_t chunk) const { return durable()->Test(chunk); }
+  std::vector<uint64_t> DirtyChunks() const { return durable()->SetBits(); }
+
+  // A snapshot's frozen generation: the chunks it must copy.
+  struct Frozen {
+    uint64_t generation = 0;
+    std::unique_ptr<AtomicBitmap> bits;
+  };
+  // Memory for the next generation, allocated before writes are paused.
+  struct Spare {
+    std::unique_ptr<AtomicBitmap> durable, requested;
+    std::vector<uint64_t> mirror;
+  };
+  Spare PrepareFreeze() const;
+  // The snapshot instant: freezes the current generation and starts an empty one from
+  // `spare`. Writes must be paused (no MarkDirty outstanding); waits for the committer to go
+  // idle. O(1) and in memory only (pointer swaps; the frozen words are already durable), so
+  // the pause does not grow with the volume size.
+  Frozen Freeze(Spare spare);
+  // Stages, into a snapshot's completion batch, the deletion of its frozen generation.
+  void StageCompleted(rocksdb::WriteBatch& b, uint64_t frozen_generation);
+  // The snapshot failed: its frozen chunks become dirty in the current generation again.
+  Status Unfreeze(const Frozen& frozen);
+  // After a rescan: the dirty set becomes exactly `bits`, durably (all generations replaced).
+  Status Reset(const AtomicBitmap& bits);
+  // Deletes the durable state (the volume is deleted).
+  Status DeleteDurable();
+  // Returns once every queued chunk has been committed (tests, shutdown).
+  void WaitIdle();
+
+ private:
+  DirtyTracker(Db& db, uint64_t volume, uint64_t chunk_count);
+  int MarkDirtySlow(uint64_t first, uint64_t last, WriteWaiter* waiter) noexcept;
+  void CommitterLoop();
+  // Writes `generation`'s words for `bits` (ORed into mirror_) and the header, replacing all
+  // older generations. Caller holds write_mu_.
+  Status WriteConsolidated(uint64_t generation);
+  AtomicBitmap* durable() const { return durable_.load(std::memory_order_acquire); }
+
+  Db& db_;
+  const uint64_t volume_;
+  bool needs_rescan_ = false;
+  std::string rescan_reason_;
+
+  const uint64_t chunk_count_;
+  // Durably dirty in the current generation: the hot-path test. Swapped (with the owner
+  // below) only at Freeze, while writes are paused.
+  std::unique_ptr<AtomicBitmap> durable_owner_;
+  std::atomic<AtomicBitmap*> durable_;
+  std::unique_ptr<AtomicBitmap> requested_;  // queued or committed in this generation
+
+  std::mutex mu_;  // guards the queue below, generation_, stop_
+  std::condition_variable work_cv_;
+  std::condition_variable idle_cv_;
+  std::vector<uint64_t> pending_;  // chunks queued for the next commit
+  std::vector<uint64_t> spare_;    // reused buffer: the committer swaps it with pending_
+  WriteWaiter* waiters_head_ = nullptr;
+  WriteWaiter* waiters_tail_ = nullptr;
+  bool committing_ = false;
+  bool stop_ = false;
+  uint64_t generation_ = 1;
+
+  // Serializes durable writes of the current generation's words; mirror_ is their value.
+  std::mutex write_mu_;
+  std::vector<uint64_t> mirror_;
+
+  std::thread committer_;  // last: started when everything above is initialised
+};
+
+}  // namespace blocksnap
