@@ -12,6 +12,7 @@
 
 #include "bus/bus_service.h"  // control plane
 #include "config/config.h"
+#include "io/nbd_server.h"  // NBD server
 #include "service/listen_fds.h"  // [systemd]
 #include "service/notify.h"      // [systemd]
 #include "service/watchdog.h"    // [systemd]
@@ -137,7 +138,22 @@ int Run(const Environment& env, const ConfigOverrides& overrides) {
     return 1;
   }
 
-  // NBD server: started here once daemon/io lands.
+  // NBD server: every volume is an export; inherited sockets replace the configured ones.
+  NbdServerOptions nbd_options;                                // NBD server
+  nbd_options.inherited_fds = inherited_fds;                   // NBD server
+  if (inherited_fds.empty()) {                                 // NBD server
+    nbd_options.listen = config.listen;                        // NBD server
+    nbd_options.unix_path = config.unix_path;                  // NBD server
+  }                                                            // NBD server
+  nbd_options.threads = config.io_threads;                     // NBD server
+  nbd_options.max_connections = config.max_connections;       // NBD server
+  auto nbd_server = NbdServer::Start(nbd_options, **volumes);  // NBD server
+  if (!nbd_server.ok()) {                                      // NBD server
+    spdlog::critical("{}", nbd_server.status().message());    // NBD server
+    return 1;                                                  // NBD server
+  }                                                            // NBD server
+  (*volumes)->set_attached_clients(nbd_server->get());         // NBD server
+  services.clients = nbd_server->get();                        // NBD server
 
   // Control plane: the private control socket always, a bus per config.bus.
   BusOptions bus_options;                           // control plane
@@ -163,6 +179,8 @@ int Run(const Environment& env, const ConfigOverrides& overrides) {
 
   // Shutdown in reverse order of start: clients first, then the store.
   bus_service->reset();  // control plane
+  (*nbd_server)->Stop();                       // NBD server
+  (*volumes)->set_attached_clients(nullptr);  // NBD server
   volumes->reset();
   db->reset();
   spdlog::info("blocksnapd stopped");

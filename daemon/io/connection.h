@@ -1,0 +1,135 @@
+// Connection: one NBD client on an io_uring loop. Drives the sans-I/O nbd::Handshake, then
+// the transmission phase: reads request headers and WRITE payloads, hands them to
+// nbd::Transmission (many in flight), and sends replies as they complete, in any order.
+//
+// Memory is bounded per connection: a fixed receive buffer, at most kMaxInFlight pooled
+// request slots and kMaxInFlightBytes of request data; past that the connection stops
+// reading until replies drain. Hostile input (bad magic, oversized payload, garbage) closes
+// this connection only.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/event_loop.h"
+#include "nbd/handshake.h"
+#include "nbd/transmission.h"
+#include "util/unique_fd.h"
+
+namespace blocksnap::io {
+
+class Connection;
+
+// What a connection needs from the loop that owns it.
+class ConnectionHost {
+ public:
+  virtual nbd::ExportCatalog& catalog() noexcept = 0;
+  // The handshake finished: the connection serves volume_id() now.
+  virtual void Attached(Connection& c) noexcept = 0;
+  // The connection is closed and idle (no SQE in flight); the host destroys it later.
+  virtual void Finished(Connection& c) noexcept = 0;
+
+ protected:
+  ~ConnectionHost() = default;
+};
+
+class Connection final : public nbd::ReplySink {
+ public:
+  static constexpr size_t kRecvBufferSize = 256 * 1024;
+  static constexpr size_t kMaxInFlight = 128;
+  static constexpr size_t kMaxInFlightBytes = 64 << 20;
+  static constexpr size_t kKeepSlotBuffer = 4 << 20;  // larger buffers are freed on release
+
+  using Clock = std::chrono::steady_clock;
+
+  Connection(ConnectionHost& host, EventLoop& loop, UniqueFd fd, std::string peer,
+             Clock::time_point handshake_deadline);
+  ~Connection();
+
+  void Start() noexcept;
+  // Starts tearing down: shuts the socket, cancels the receive, drops unsent replies. The
+  // connection reports Finished once every operation in flight has completed.
+  void Close(const std::string& why) noexcept;
+  void OnTick(Clock::time_point now) noexcept;
+
+  const std::string& peer() const { return peer_; }
+  bool attached() const { return tx_ != nullptr; }
+  uint64_t volume_id() const { return volume_id_; }
+  const std::string& export_name() const { return export_name_; }
+  const std::string& close_reason() const { return close_reason_; }
+
+  void SendReply(nbd::Slot& slot) noexcept override;
+
+ private:
+  struct Op final : IoOp {
+    Connection* c = nullptr;
+    void (Connection::*fn)(int) noexcept = nullptr;
+    void OnCqe(int res) noexcept override { (c->*fn)(res); }
+  };
+  struct Queued {
+    nbd::Slot* slot;
+    size_t total;
+  };
+
+  void ArmRecv() noexcept;
+  void OnRecv(int res) noexcept;
+  void ProcessHandshake() noexcept;
+  void EnterTransmission() noexcept;
+  void ProcessRequests() noexcept;
+  void Dispatch(nbd::Slot& slot) noexcept;
+  nbd::Slot* AcquireSlot() noexcept;
+  void ReleaseSlot(nbd::Slot& slot) noexcept;
+  bool Paused() const;
+  void ArmSend() noexcept;
+  void OnSend(int res) noexcept;
+  void CloseWhenDrained(const std::string& why) noexcept;
+  void MaybeFinish() noexcept;
+
+  ConnectionHost& host_;
+  EventLoop& loop_;
+  UniqueFd fd_;
+  const std::string peer_;
+  Clock::time_point deadline_;
+
+  std::optional<nbd::Handshake> handshake_;
+  std::unique_ptr<nbd::Transmission> tx_;
+  uint64_t volume_id_ = 0;
+  std::string export_name_;
+
+  // Receiving: bytes land in in_[in_begin_, in_end_) or, for a long WRITE payload, straight
+  // into the slot's buffer.
+  std::vector<uint8_t> in_;
+  size_t in_begin_ = 0, in_end_ = 0;
+  nbd::Slot* payload_slot_ = nullptr;
+  size_t payload_got_ = 0;
+  Op recv_op_;
+  bool recv_inflight_ = false;
+
+  // Slots: pooled, reused.
+  std::vector<std::unique_ptr<nbd::Slot>> slots_;
+  std::vector<nbd::Slot*> free_slots_;
+  size_t inflight_bytes_ = 0;
+
+  // Sending: handshake bytes first, then replies in completion order.
+  std::string raw_out_;
+  size_t raw_sent_ = 0;
+  std::vector<Queued> queue_;
+  size_t queue_head_ = 0;
+  size_t head_sent_ = 0;
+  std::vector<iovec> send_iov_;
+  msghdr msg_{};
+  Op send_op_;
+  bool send_inflight_ = false;
+
+  bool closing_ = false;           // socket shut, waiting for operations to finish
+  bool drain_then_close_ = false;  // no more reading; close once every reply is sent
+  bool finished_ = false;
+  std::string close_reason_;
+};
+
+}  // namespace blocksnap::io

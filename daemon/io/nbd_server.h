@@ -1,0 +1,89 @@
+// NbdServer: serves every volume over NBD on io_uring event loops (one per core by default).
+//
+// Listens on TCP addresses, a unix socket and sockets inherited from systemd; loop 0
+// accepts and hands each connection to a loop round-robin, which then owns its socket and
+// its file I/O. Implements AttachedClients for the volume manager.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "io/write_hook.h"
+#include "util/status.h"
+#include "volume/volume_manager.h"
+
+namespace blocksnap::io {
+class EventLoop;
+class LoopState;
+class Acceptor;
+class Connection;
+}  // namespace blocksnap::io
+
+namespace blocksnap {
+
+struct NbdServerOptions {
+  std::vector<std::string> listen;  // "HOST:PORT", "[::1]:PORT"
+  std::string unix_path;            // "" = no unix socket
+  std::vector<int> inherited_fds;   // listening sockets from systemd; the server owns them
+  unsigned threads = 0;             // 0 = one per core
+  size_t max_connections = 256;
+  std::chrono::seconds handshake_timeout{10};
+  // The snapshot layer's per-volume write hook (io/write_hook.h); empty = none.
+  io::WriteHookProvider write_hook;
+};
+
+class NbdServer : public AttachedClients {
+ public:
+  // Opens every listener (any failure is returned, nothing keeps running) and starts the
+  // loops.
+  static Result<std::unique_ptr<NbdServer>> Start(const NbdServerOptions& options,
+                                                  VolumeManager& volumes);
+  ~NbdServer() override;
+
+  // Closes listeners, disconnects clients, joins the loops, unlinks the unix socket.
+  // Idempotent.
+  void Stop();
+
+  std::vector<ClientInfo> ListClients(uint64_t volume_id) override;
+  size_t CountClients(uint64_t volume_id) override;
+  // Not to be called from an io loop thread (it waits for the loops).
+  void DisconnectClients(uint64_t volume_id) override;
+
+  // Called by the loops.
+  bool AdmitConnection();  // false when max_connections are open
+  void ConnectionGone();
+  void Register(const io::Connection* c, uint64_t volume_id, ClientInfo info);
+  void Unregister(const io::Connection* c);
+  void HandOff(int fd, std::string peer, bool tcp);
+
+  NbdServer(const NbdServerOptions& options, VolumeManager& volumes);  // use Start()
+
+ private:
+  Status Listen();
+
+  NbdServerOptions options_;
+  VolumeManager& volumes_;
+  std::vector<std::unique_ptr<io::EventLoop>> loops_;
+  std::vector<std::unique_ptr<io::LoopState>> states_;
+  std::vector<std::unique_ptr<io::Acceptor>> acceptors_;
+  std::vector<std::unique_ptr<io::LoopState*>> state_refs_;
+  std::atomic<size_t> next_loop_{0};
+  std::atomic<size_t> connections_{0};
+  bool stopped_ = false;
+
+  struct Entry {
+    uint64_t volume_id;
+    ClientInfo info;
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<const io::Connection*, Entry> attached_;
+};
+
+}  // namespace blocksnap

@@ -1,0 +1,23 @@
+#include "io/volume_catalog.h"
+
+#include "io/volume_export.h"
+
+namespace blocksnap::io {
+
+std::vector<nbd::ExportListing> VolumeCatalog::List() {
+  std::vector<nbd::ExportListing> out;
+  for (const VolumeRecord& r : volumes_.List()) {
+    out.push_back({r.name, "blocksnap volume " + r.IdString()});
+  }
+  return out;
+}
+
+std::unique_ptr<nbd::Export> VolumeCatalog::Open(std::string_view name) {
+  if (name.empty()) return nullptr;
+  auto vol = volumes_.Find(name);
+  if (!vol.ok() || (*vol)->deleted()) return nullptr;
+  std::shared_ptr<VolumeWriteHook> hook = hooks_ ? hooks_(**vol) : nullptr;
+  return std::make_unique<VolumeExport>(std::move(*vol), loop_, std::move(hook));
+}
+
+}  // namespace blocksnap::io

@@ -1,0 +1,27 @@
+// VolumeCatalog: the exports of one io loop: every volume, named after it.
+#pragma once
+
+#include "io/event_loop.h"
+#include "io/write_hook.h"
+#include "nbd/export.h"
+#include "volume/volume_manager.h"
+
+namespace blocksnap::io {
+
+class VolumeCatalog final : public nbd::ExportCatalog {
+ public:
+  VolumeCatalog(VolumeManager& volumes, EventLoop& loop, WriteHookProvider hooks)
+      : volumes_(volumes), loop_(loop), hooks_(std::move(hooks)) {}
+
+  // Every volume by name, described by its id and size.
+  std::vector<nbd::ExportListing> List() override;
+  // A VolumeExport doing its I/O on this loop; nullptr for unknown or deleted volumes.
+  std::unique_ptr<nbd::Export> Open(std::string_view name) override;
+
+ private:
+  VolumeManager& volumes_;
+  EventLoop& loop_;
+  WriteHookProvider hooks_;
+};
+
+}  // namespace blocksnap::io

@@ -1,0 +1,237 @@
+#include "io/volume_export.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+
+namespace blocksnap::io {
+namespace {
+
+// Zeroes written when the file system cannot zero a range with fallocate.
+constexpr size_t kZeroBufSize = 1 << 20;
+alignas(4096) const uint8_t kZeroBuf[kZeroBufSize] = {};
+
+// Upper bound of extents per BLOCK_STATUS answer; the client asks again for the rest.
+constexpr size_t kMaxExtents = 1024;
+
+bool NotSupported(int res) {
+  return res == -EOPNOTSUPP || res == -ENOTSUP;
+}
+
+}  // namespace
+
+VolumeExport::VolumeExport(std::shared_ptr<Volume> volume, EventLoop& loop,
+                           std::shared_ptr<VolumeWriteHook> hook)
+    : volume_(std::move(volume)), loop_(loop), hook_(std::move(hook)) {
+  info_.size = volume_->size();
+  info_.can_multi_conn = true;
+  info_.block_sizes.preferred =
+      uint32_t(std::clamp<uint64_t>(volume_->chunk_size(), 4096, nbd::kMaxPayload));
+  info_.description = "blocksnap volume " + volume_->record().IdString();
+}
+
+VolumeExport::~VolumeExport() {
+  assert(in_flight() == 0);
+}
+
+VolumeExport::FileOp* VolumeExport::Acquire(nbd::Completion& done, Stage stage, uint64_t offset,
+                                            uint64_t length) {
+  if (free_.empty()) {
+    ops_.push_back(std::make_unique<FileOp>());
+    ops_.back()->owner = this;
+    free_.push_back(ops_.back().get());
+  }
+  FileOp* op = free_.back();
+  free_.pop_back();
+  op->done = &done;
+  op->stage = stage;
+  op->buf = nullptr;
+  op->offset = offset;
+  op->length = length;
+  op->pos = 0;
+  op->fua = op->fast = false;
+  return op;
+}
+
+void VolumeExport::Finish(FileOp& op, int res) noexcept {
+  nbd::Completion* done = op.done;
+  free_.push_back(&op);
+  done->Complete(res < 0 ? res : 0);
+}
+
+void VolumeExport::Read(uint64_t offset, std::span<uint8_t> buf, nbd::Completion& done) noexcept {
+  if (volume_->deleted()) return done.Complete(-ESHUTDOWN);
+  FileOp* op = Acquire(done, Stage::kRead, offset, buf.size());
+  op->buf = buf.data();
+  Issue(*op);
+}
+
+void VolumeExport::Write(uint64_t offset, std::span<const uint8_t> data, bool fua,
+                         nbd::Completion& done) noexcept {
+  if (volume_->deleted()) return done.Complete(-ESHUTDOWN);
+  FileOp* op = Acquire(done, Stage::kWrite, offset, data.size());
+  op->buf = const_cast<uint8_t*>(data.data());  // only ever written from
+  op->fua = fua;
+  BeginMutation(*op);
+}
+
+void VolumeExport::Flush(nbd::Completion& done) noexcept {
+  if (volume_->deleted()) return done.Complete(-ESHUTDOWN);
+  Issue(*Acquire(done, Stage::kFlush, 0, 0));
+}
+
+void VolumeExport::Trim(uint64_t offset, uint64_t length, bool fua,
+                        nbd::Completion& done) noexcept {
+  if (volume_->deleted()) return done.Complete(-ESHUTDOWN);
+  FileOp* op = Acquire(done, Stage::kPunch, offset, length);
+  op->fua = fua;
+  BeginMutation(*op);
+}
+
+void VolumeExport::Zero(uint64_t offset, uint64_t length, nbd::ZeroFlags flags,
+                        nbd::Completion& done) noexcept {
+  if (volume_->deleted()) return done.Complete(-ESHUTDOWN);
+  // Without NO_HOLE a punched hole is the cheapest way to read back zeroes; with it the
+  // range must stay allocated, which ZERO_RANGE does.
+  FileOp* op = Acquire(done, flags.no_hole ? Stage::kZeroRange : Stage::kPunch, offset, length);
+  op->fua = flags.fua;
+  op->fast = flags.fast;
+  BeginMutation(*op);
+}
+
+void VolumeExport::Cache(uint64_t offset, uint64_t length, nbd::Completion& done) noexcept {
+  if (volume_->deleted()) return done.Complete(-ESHUTDOWN);
+  Issue(*Acquire(done, Stage::kCache, offset, length));
+}
+
+void VolumeExport::BeginMutation(FileOp& op) noexcept {
+  if (!hook_) return Issue(op);
+  int r = hook_->BeforeWrite(op.offset, op.length, op);
+  if (r == kHookReady) return Issue(op);
+  if (r < 0) return Finish(op, r);
+  // kHookDeferred: Proceed() resumes the op on this loop.
+}
+
+void VolumeExport::FileOp::Proceed(int res) noexcept {
+  FileOp* self = this;
+  owner->loop_.Post([self, res] {
+    if (res < 0) return self->owner->Finish(*self, res);
+    self->owner->Issue(*self);
+  });
+}
+
+void VolumeExport::Issue(FileOp& op) noexcept {
+  io_uring_sqe* sqe = loop_.ring().Sqe(&op);
+  if (!sqe) return Finish(op, -EAGAIN);
+  const int fd = volume_->fd();
+  const uint64_t off = op.offset + op.pos;
+  const uint64_t left = op.length - op.pos;
+  switch (op.stage) {
+    case Stage::kRead:
+      io_uring_prep_read(sqe, fd, op.buf + op.pos, unsigned(left), off);
+      break;
+    case Stage::kWrite:
+      io_uring_prep_write(sqe, fd, op.buf + op.pos, unsigned(left), off);
+      if (op.fua) sqe->rw_flags = RWF_DSYNC;  // FUA: durable when acknowledged
+      break;
+    case Stage::kWriteZeroes:
+      io_uring_prep_write(sqe, fd, kZeroBuf, unsigned(std::min<uint64_t>(left, kZeroBufSize)), off);
+      break;
+    case Stage::kFlush:
+    case Stage::kSync:
+      io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+      break;
+    case Stage::kPunch:
+      io_uring_prep_fallocate(sqe, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, left);
+      break;
+    case Stage::kZeroRange:
+      io_uring_prep_fallocate(sqe, fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, left);
+      break;
+    case Stage::kCache:
+      io_uring_prep_fadvise(sqe, fd, off, off_t(left), POSIX_FADV_WILLNEED);
+      break;
+  }
+}
+
+void VolumeExport::FileOp::OnCqe(int res) noexcept {
+  owner->Step(*this, res);
+}
+
+void VolumeExport::Step(FileOp& op, int res) noexcept {
+  if (res == -EINTR || res == -EAGAIN) return Issue(op);
+  switch (op.stage) {
+    case Stage::kRead:
+      if (res < 0) return Finish(op, res);
+      if (res == 0) {
+        // Past the end of a shorter file: a sparse file reads back zeroes.
+        std::memset(op.buf + op.pos, 0, op.length - op.pos);
+        return Finish(op, 0);
+      }
+      op.pos += uint64_t(res);
+      return op.pos < op.length ? Issue(op) : Finish(op, 0);
+    case Stage::kWrite:
+    case Stage::kWriteZeroes:
+      if (res < 0) return Finish(op, res);
+      if (res == 0) return Finish(op, -EIO);
+      op.pos += uint64_t(res);
+      if (op.pos < op.length) return Issue(op);
+      if (op.stage == Stage::kWriteZeroes && op.fua) {
+        op.stage = Stage::kSync;
+        return Issue(op);
+      }
+      return Finish(op, 0);
+    case Stage::kPunch:
+    case Stage::kZeroRange:
+      if (NotSupported(res)) {
+        // The file system cannot do it in one step: FAST_ZERO says fail, else write zeroes.
+        if (op.fast) return Finish(op, -ENOTSUP);
+        op.stage = Stage::kWriteZeroes;
+        return Issue(op);
+      }
+      if (res < 0) return Finish(op, res);
+      if (op.fua) {
+        op.stage = Stage::kSync;
+        return Issue(op);
+      }
+      return Finish(op, 0);
+    case Stage::kFlush:
+    case Stage::kSync:
+    case Stage::kCache:
+      return Finish(op, res);
+  }
+}
+
+void VolumeExport::BlockStatus(size_t, uint64_t offset, uint64_t length, bool one,
+                               std::vector<nbd::Extent>& out, nbd::Completion& done) noexcept {
+  // base:allocation from SEEK_DATA/SEEK_HOLE. lseek has no io_uring op; it only walks the
+  // extent tree, so it runs inline on the loop.
+  const int fd = volume_->fd();
+  const uint64_t end = offset + length;
+  uint64_t pos = offset;
+  while (pos < end && out.size() < kMaxExtents) {
+    off_t data = ::lseek(fd, off_t(pos), SEEK_DATA);
+    if (data < 0 && errno != ENXIO) return done.Complete(-errno);
+    if (data < 0 || uint64_t(data) > pos) {
+      // ENXIO: no data after pos, the rest of the file is a hole.
+      uint64_t hole_end = data < 0 ? end : std::min<uint64_t>(uint64_t(data), end);
+      out.push_back({hole_end - pos, nbd::kStateHole | nbd::kStateZero});
+      pos = hole_end;
+    } else {
+      off_t hole = ::lseek(fd, off_t(pos), SEEK_HOLE);
+      if (hole < 0) return done.Complete(-errno);
+      uint64_t data_end = std::min<uint64_t>(uint64_t(hole), end);
+      if (data_end <= pos) data_end = end;  // defensive: never loop without progress
+      out.push_back({data_end - pos, 0});
+      pos = data_end;
+    }
+    if (one) break;
+  }
+  done.Complete(0);
+}
+
+}  // namespace blocksnap::io

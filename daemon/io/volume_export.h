@@ -1,0 +1,71 @@
+// VolumeExport: one connection's view of a volume as an nbd::Export, doing the file I/O on
+// the connection's io_uring loop. THE place where volume bytes are read and mutated by NBD:
+// reads (restore will add chunk-store reads here), and every write/trim/zero passes
+// BeginMutation (the snapshot layer's hook) before its SQE is issued.
+//
+// All connections to a volume share the Volume's one fd, hence one page cache: a FLUSH
+// (fdatasync) on any connection covers writes completed on all, which makes CAN_MULTI_CONN
+// honest.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "io/event_loop.h"
+#include "io/write_hook.h"
+#include "nbd/export.h"
+#include "volume/volume.h"
+
+namespace blocksnap::io {
+
+class VolumeExport final : public nbd::Export {
+ public:
+  VolumeExport(std::shared_ptr<Volume> volume, EventLoop& loop,
+               std::shared_ptr<VolumeWriteHook> hook);
+  ~VolumeExport() override;
+
+  const Volume& volume() const { return *volume_; }
+  size_t in_flight() const { return ops_.size() - free_.size(); }
+
+  const nbd::ExportInfo& info() const override { return info_; }
+  void Read(uint64_t offset, std::span<uint8_t> buf, nbd::Completion& done) noexcept override;
+  void Write(uint64_t offset, std::span<const uint8_t> data, bool fua,
+             nbd::Completion& done) noexcept override;
+  void Flush(nbd::Completion& done) noexcept override;
+  void Trim(uint64_t offset, uint64_t length, bool fua, nbd::Completion& done) noexcept override;
+  void Zero(uint64_t offset, uint64_t length, nbd::ZeroFlags flags,
+            nbd::Completion& done) noexcept override;
+  void Cache(uint64_t offset, uint64_t length, nbd::Completion& done) noexcept override;
+  void BlockStatus(size_t context, uint64_t offset, uint64_t length, bool one,
+                   std::vector<nbd::Extent>& out, nbd::Completion& done) noexcept override;
+
+ private:
+  enum class Stage { kRead, kWrite, kFlush, kPunch, kZeroRange, kWriteZeroes, kSync, kCache };
+
+  // One file operation in flight: a pooled IoOp that steps through its stages.
+  struct FileOp final : IoOp, HookWaiter {
+    VolumeExport* owner = nullptr;
+    nbd::Completion* done = nullptr;
+    Stage stage = Stage::kRead;
+    uint8_t* buf = nullptr;  // kRead/kWrite
+    uint64_t offset = 0, length = 0, pos = 0;
+    bool fua = false, fast = false;
+    void OnCqe(int res) noexcept override;
+    void Proceed(int res) noexcept override;
+  };
+
+  FileOp* Acquire(nbd::Completion& done, Stage stage, uint64_t offset, uint64_t length);
+  void Issue(FileOp& op) noexcept;          // queues the SQE of op's current stage
+  void BeginMutation(FileOp& op) noexcept;  // the write-path seam, then Issue
+  void Step(FileOp& op, int res) noexcept;  // a CQE arrived for op
+  void Finish(FileOp& op, int res) noexcept;
+
+  std::shared_ptr<Volume> volume_;
+  EventLoop& loop_;
+  std::shared_ptr<VolumeWriteHook> hook_;
+  nbd::ExportInfo info_;
+  std::vector<std::unique_ptr<FileOp>> ops_;
+  std::vector<FileOp*> free_;
+};
+
+}  // namespace blocksnap::io

@@ -1,0 +1,46 @@
+// The write-path seam: what must happen to a volume right before its file is mutated.
+//
+// Every WRITE, TRIM and WRITE_ZEROES that the NBD server issues on a volume file passes
+// VolumeExport::BeginMutation, which asks the volume's hook (if any) first. The snapshot
+// layer installs one to make the touched chunks durably dirty and to copy chunks of a
+// pending snapshot before they are overwritten (copy-before-write); both may have to wait,
+// so the hook can answer "later" and resume the request from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace blocksnap {
+class Volume;
+}
+
+namespace blocksnap::io {
+
+inline constexpr int kHookReady = 0;     // issue the mutation now
+inline constexpr int kHookDeferred = 1;  // waiter.Proceed() follows exactly once
+
+// Embedded in each in-flight file operation (no allocation per request).
+class HookWaiter {
+ public:
+  // 0: issue the mutation; -errno: fail the request with it. Callable from any thread, also
+  // before BeforeWrite returned; must not block (the I/O loop is woken through its queue).
+  virtual void Proceed(int res) noexcept = 0;
+
+ protected:
+  ~HookWaiter() = default;
+};
+
+class VolumeWriteHook {
+ public:
+  virtual ~VolumeWriteHook() = default;
+  // Called on the I/O loop for bytes [offset, offset+length) about to change. Returns
+  // kHookReady, kHookDeferred or -errno. The hot path (chunks already dirty, no snapshot
+  // pending) should be an atomic test and return kHookReady.
+  virtual int BeforeWrite(uint64_t offset, uint64_t length, HookWaiter& waiter) noexcept = 0;
+};
+
+// Chooses the hook of a volume when a connection opens it; empty or nullptr = none.
+using WriteHookProvider = std::function<std::shared_ptr<VolumeWriteHook>(const Volume&)>;
+
+}  // namespace blocksnap::io
