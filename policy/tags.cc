@@ -14,18 +14,7 @@ bool IsNameChar(char c) {
          c == '_' || c == '-';
 }
 
-// Longest expansion of each placeholder: names are at most 64 characters, a merged schedule
-// list at most 4 names and 3 commas, a timestamp "2024-03-31T03:00:00Z" 20.
-struct Placeholder {
-  std::string_view name;
-  size_t max_len;
-};
-constexpr Placeholder kPlaceholders[] = {
-    {"policy", kMaxName},
-    {"schedule", 4 * kMaxName + 3},
-    {"volume", kMaxName},
-    {"timestamp", 20},
-};
+constexpr std::string_view kPlaceholders[] = {"policy", "schedule", "volume", "timestamp"};
 
 }  // namespace
 
@@ -67,35 +56,22 @@ Expected<bool> ValidateName(std::string_view what, std::string_view name) {
 
 Expected<bool> ValidateTagTemplate(std::string_view value) {
   if (auto v = ValidateTagValue(value); !v) return v.error();
-  size_t longest = 0;
   for (size_t i = 0; i < value.size(); ++i) {
     char c = value[i];
     if (c == '}') return MakeError("unmatched '}' in tag value '" + std::string(value) + "'");
-    if (c != '{') {
-      ++longest;
-      continue;
-    }
+    if (c != '{') continue;
     size_t close = value.find('}', i);
     if (close == std::string_view::npos) {
       return MakeError("unmatched '{' in tag value '" + std::string(value) + "'");
     }
     std::string_view name = value.substr(i + 1, close - i - 1);
     bool known = false;
-    for (const Placeholder& p : kPlaceholders) {
-      if (p.name == name) {
-        known = true;
-        longest += p.max_len;
-      }
-    }
+    for (std::string_view p : kPlaceholders) known = known || p == name;
     if (!known) {
       return MakeError("unknown placeholder '{" + std::string(name) +
                        "}' in tag value (use {policy}, {schedule}, {volume} or {timestamp})");
     }
     i = close;
-  }
-  if (longest > kMaxTagValue) {
-    return MakeError("tag value '" + std::string(value) +
-                     "' may expand to more than 256 characters");
   }
   return true;
 }
@@ -126,6 +102,7 @@ std::string ExpandTagTemplate(std::string_view value, const TagContext& context)
     }
     i = close;
   }
+  if (out.size() > kMaxTagValue) out.resize(kMaxTagValue);
   return out;
 }
 

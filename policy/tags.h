@@ -41,11 +41,12 @@ struct TagContext {
   TimePoint timestamp{};  // the slot, written as RFC 3339 UTC
 };
 
-// Checks a template value: only {policy}, {schedule}, {volume} and {timestamp} may appear,
-// braces must pair, and the longest possible expansion must fit in 256 characters.
+// Checks a template value: a valid tag value in which only {policy}, {schedule}, {volume}
+// and {timestamp} may appear and braces pair.
 Expected<bool> ValidateTagTemplate(std::string_view value);
 
-// Expands the placeholders of a value that passed ValidateTagTemplate.
+// Expands the placeholders of a value that passed ValidateTagTemplate; the result is cut
+// to 256 characters if the names made it longer.
 std::string ExpandTagTemplate(std::string_view value, const TagContext& context);
 
 // Splits "a,b,c" into {"a","b","c"} (empty input -> empty list).

@@ -241,5 +241,35 @@ TEST(Planner, FailedCreateSkipsRetention) {
   EXPECT_TRUE(Tick(in.policies, state, in.volumes, exec, T("2024-05-10T03:01:00Z")).empty());
 }
 
+TEST(Planner, RunNowActsOnceWithoutTouchingState) {
+  PlanInput in = Input();
+  RecordingExecutor exec(in.snapshots);
+  exec.now = T("2024-05-09T13:00:00Z");
+  auto done = RunNow(in.policies[0], "", in.volumes, exec, exec.now);
+  ASSERT_TRUE(done.ok());
+  ASSERT_EQ(done->size(), 3u);
+  EXPECT_EQ((*done)[0].ToString(),
+            "2024-05-09T13:00:00Z create db1 policy=db-nightly schedules=nightly snapshot=plan-1");
+  EXPECT_EQ((*done)[1].ToString(),
+            "2024-05-09T13:00:00Z delete old1 of db1 policy=db-nightly: beyond count 3");
+  EXPECT_EQ(exec.saves, 0);
+  EXPECT_EQ(RunNow(in.policies[0], "weekly", in.volumes, exec, exec.now).error().message,
+            "policy 'db-nightly' has no schedule 'weekly'");
+  Policy off = in.policies[0];
+  off.enabled = false;
+  EXPECT_EQ(RunNow(off, "", in.volumes, exec, exec.now).error().message,
+            "policy 'db-nightly' is disabled");
+}
+
+TEST(Planner, ParsePolicyFilesSortsByName) {
+  std::string one = kNightly;
+  PolicySet set = ParsePolicyFiles({{"b.yaml", one}, {"a.yaml", one}}, testing::Zones());
+  ASSERT_EQ(set.policies.size(), 1u);
+  EXPECT_EQ(set.policies[0].where.file, "a.yaml");
+  ASSERT_EQ(set.errors.size(), 1u);
+  EXPECT_EQ(set.errors[0].ToString(),
+            "b.yaml:1:7: duplicate policy name 'db-nightly' (first defined at a.yaml:1:7)");
+}
+
 }  // namespace
 }  // namespace blocksnap::policy
