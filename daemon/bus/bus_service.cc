@@ -150,6 +150,10 @@ void BusService::AcceptPeer() {
   // at connect time.
   if (r >= 0) r = sd_bus_set_server(bus.get(), 1, server_id_);
   if (r >= 0) r = sd_bus_set_anonymous(bus.get(), 1);
+  // Replies and signals carry our well-known name as sender, as on a bus: libdbus clients
+  // (dbus-send --peer --dest=org.blocksnap1) drop replies whose sender is not the
+  // destination they called. systemd does the same on its private socket.
+  if (r >= 0) r = sd_bus_set_sender(bus.get(), kBusName);
   if (r >= 0) r = sd_bus_set_description(bus.get(), "control-peer");
   if (r >= 0) r = sd_bus_start(bus.get());
   if (r >= 0) r = sd_bus_attach_event(bus.get(), event_, SD_EVENT_PRIORITY_NORMAL);
