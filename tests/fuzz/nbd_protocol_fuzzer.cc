@@ -4,6 +4,7 @@
 // Checks beyond "no crash": feeding the same stream in 7-byte pieces yields byte-identical
 // server output (the state machine must not depend on how TCP splits data), and every
 // transmission reply starts with a valid reply magic.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
