@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "io/nbd_server.h"  // NBD server
 #include "service/listen_fds.h"  // [systemd]
+#include "service/log_fields.h"  // [systemd]
 #include "service/notify.h"      // [systemd]
 #include "service/watchdog.h"    // [systemd]
 #include "services.h"
@@ -41,6 +42,7 @@ Status MakeDir(const std::string& dir, mode_t mode) {
 Status EnsureDeclaredVolumes(VolumeManager& volumes, const Config& config) {
   for (const auto& d : config.volumes) {
     if (volumes.Get(d.name).ok()) continue;
+    LogFields log_fields{{kLogVolume, d.name}};  // [systemd] VOLUME= on its journal entries
     auto r = volumes.Create({d.name, d.size, d.chunk_size, d.tags});
     if (!r.ok()) return r.status().WithContext("creating declared volume '" + d.name + "'");
   }
