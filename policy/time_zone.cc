@@ -50,8 +50,8 @@ std::vector<TimeZone::Change> TimeZone::ChangesIn(int64_t a, int64_t b) const {
   for (; it != transitions_.end() && it->at <= b; ++it) {
     out.push_back({it->at, types_[it->type].utc_offset});
   }
-  if (rule_ && rule_->dst_type) {
-    int64_t table_end = transitions_.empty() ? INT64_MIN : transitions_.back().at;
+  const int64_t table_end = transitions_.empty() ? INT64_MIN : transitions_.back().at;
+  if (rule_ && rule_->dst_type && b > table_end) {
     std::vector<Change> from_rule;
     int first_year = int(std::chrono::year_month_day(std::chrono::floor<std::chrono::days>(
                                                          TimePoint(std::chrono::seconds(a))))
@@ -112,6 +112,17 @@ LocalResolution TimeZone::Resolve(LocalTime local) const {
 
 TimePoint TimeZone::FromLocal(LocalTime local) const {
   return Resolve(local).first;
+}
+
+std::chrono::seconds TimeZone::LargestFallBack(TimePoint from, TimePoint to) const {
+  const int64_t a = from.time_since_epoch().count(), b = to.time_since_epoch().count();
+  int32_t before = OffsetAt(a);
+  int32_t largest = 0;
+  for (const Change& c : ChangesIn(a, b)) {
+    largest = std::max(largest, before - c.offset);
+    before = c.offset;
+  }
+  return std::chrono::seconds(largest);
 }
 
 Expected<bool> ValidateZoneName(std::string_view name) {

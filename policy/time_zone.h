@@ -57,6 +57,9 @@ class TimeZone {
   // after the gap (the transition itself), a repeated one to its first occurrence.
   TimePoint FromLocal(LocalTime local) const;
 
+  // The largest step back of the wall clock (fall back) in (from, to], 0 if none.
+  std::chrono::seconds LargestFallBack(TimePoint from, TimePoint to) const;
+
  private:
   struct Transition {
     int64_t at;   // UTC seconds

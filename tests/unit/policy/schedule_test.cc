@@ -153,6 +153,17 @@ TEST(Schedule, LatestRun) {
   EXPECT_EQ(S(*LatestRun(berlin, T("2024-10-27T05:00:00Z"))), "2024-10-27T00:30:00Z");
 }
 
+TEST(Schedule, LatestRunInsideARepeatedHour) {
+  // At 01:10 EST (06:10 UTC, the second pass of 01:xx) the latest 01:45 slot is the first
+  // pass's, 05:45 UTC, although 01:45 reads later than the clock does now.
+  auto r = Cron("45 1 * * *", "America/New_York");
+  EXPECT_EQ(S(*LatestRun(r, T("2024-11-03T06:10:00Z"))), "2024-11-03T05:45:00Z");
+  EXPECT_FALSE(DueSlot(r, T("2024-11-03T05:45:00Z"), T("2024-11-03T06:50:00Z")).has_value());
+  auto hourly = Every(1h, {}, "Europe/Berlin");
+  EXPECT_EQ(S(*LatestRun(hourly, T("2024-10-27T01:30:00Z"))), "2024-10-27T00:00:00Z");
+  EXPECT_FALSE(DueSlot(hourly, T("2024-10-27T00:00:00Z"), T("2024-10-27T01:59:59Z")).has_value());
+}
+
 TEST(Schedule, CatchUpAfterDowntimeIsOneSlot) {
   auto daily = Every(24h, {3 * 60});
   // Down from Monday 03:00 to Friday 10:00: four slots missed, one run, for the latest.
