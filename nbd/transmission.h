@@ -33,6 +33,7 @@ class Buffer {
     }
     size_ = n;
   }
+  size_t capacity() const { return capacity_; }
   // Gives memory back after an unusually large request.
   void Shrink(size_t keep) {
     if (capacity_ > keep) {

@@ -202,7 +202,12 @@ void Connection::Dispatch(nbd::Slot& slot) noexcept {
 
 void Connection::ReleaseSlot(nbd::Slot& slot) noexcept {
   inflight_bytes_ -= SlotBytes(slot.req);
-  slot.data.Shrink(kKeepSlotBuffer);
+  if (slot.data.capacity() > kKeepSlotBuffer) {
+    // Rare (large I/O): bound what idle slots hold on to.
+    size_t retained = 0;
+    for (const auto& s : slots_) retained += s->data.capacity();
+    if (retained > kMaxRetainedBytes) slot.data.Shrink(0);
+  }
   free_slots_.push_back(&slot);
 }
 

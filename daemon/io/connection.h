@@ -42,8 +42,13 @@ class Connection final : public nbd::ReplySink {
  public:
   static constexpr size_t kRecvBufferSize = 256 * 1024;
   static constexpr size_t kMaxInFlight = 128;
-  static constexpr size_t kMaxInFlightBytes = 64 << 20;
-  static constexpr size_t kKeepSlotBuffer = 4 << 20;  // larger buffers are freed on release
+  // Request data in flight before the connection stops reading (one request may overshoot
+  // it by up to the 32 MiB maximum).
+  static constexpr size_t kMaxInFlightBytes = 32 << 20;
+  // Slot buffers up to this size are always kept for reuse; larger ones only while all the
+  // connection's slot buffers together stay under kMaxRetainedBytes.
+  static constexpr size_t kKeepSlotBuffer = 256 << 10;
+  static constexpr size_t kMaxRetainedBytes = 64 << 20;
 
   using Clock = std::chrono::steady_clock;
 

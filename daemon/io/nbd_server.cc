@@ -151,6 +151,7 @@ Status NbdServer::Listen() {
   }
   if (!options_.unix_path.empty()) {
     BS_ASSIGN_OR_RETURN(UniqueFd fd, io::ListenUnix(options_.unix_path));
+    unix_bound_ = true;  // ours to unlink on Stop()
     acceptors_.push_back(
         std::make_unique<io::Acceptor>(*this, loop0, std::move(fd), options_.unix_path));
     spdlog::info("nbd: listening on {}", options_.unix_path);
@@ -220,7 +221,7 @@ void NbdServer::Stop() {
   // Loop 0 first: once it stopped accepting, no handoff can reach a stopped loop.
   for (auto& loop : loops_) loop->StopAndJoin();
   acceptors_.clear();
-  if (!options_.unix_path.empty()) ::unlink(options_.unix_path.c_str());
+  if (unix_bound_) ::unlink(options_.unix_path.c_str());
   spdlog::info("nbd: server stopped");
 }
 

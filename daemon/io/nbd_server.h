@@ -76,6 +76,7 @@ class NbdServer : public AttachedClients {
   std::atomic<size_t> next_loop_{0};
   std::atomic<size_t> connections_{0};
   bool stopped_ = false;
+  bool unix_bound_ = false;
 
   struct Entry {
     uint64_t volume_id;

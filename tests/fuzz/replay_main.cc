@@ -2,8 +2,10 @@
 // (built-in sessions plus files given on the command line) and on a bounded number of
 // deterministic mutations of each, so the normal test suite exercises the fuzz target.
 //
-//   nbd_fuzz_replay [--iterations N] [--write-seeds DIR] [FILE...]
+//   nbd_fuzz_replay [--iterations N] [--write-seeds DIR] [FILE|CORPUS_DIR...]
+#include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -126,12 +128,24 @@ int main(int argc, char** argv) {
       }
       return 0;
     } else {
-      std::ifstream f(argv[i], std::ios::binary);
-      if (!f) {
-        std::fprintf(stderr, "cannot read %s\n", argv[i]);
-        return 2;
+      // A corpus directory (as libFuzzer takes) or single files.
+      std::vector<std::filesystem::path> paths;
+      if (std::filesystem::is_directory(argv[i])) {
+        for (const auto& e : std::filesystem::directory_iterator(argv[i])) {
+          paths.push_back(e.path());
+        }
+        std::sort(paths.begin(), paths.end());
+      } else {
+        paths.emplace_back(argv[i]);
       }
-      seeds.emplace_back(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+      for (const auto& p : paths) {
+        std::ifstream f(p, std::ios::binary);
+        if (!f) {
+          std::fprintf(stderr, "cannot read %s\n", p.c_str());
+          return 2;
+        }
+        seeds.emplace_back(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+      }
     }
   }
   std::mt19937_64 rng(0x6e6264);  // fixed: the run is reproducible
