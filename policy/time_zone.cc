@@ -6,7 +6,7 @@ namespace blocksnap::policy {
 
 std::shared_ptr<const TimeZone> TimeZone::Utc() {
   static const std::shared_ptr<const TimeZone> kUtc = [] {
-    auto tz = std::shared_ptr<TimeZone>(new TimeZone());
+    auto tz = std::make_shared<TimeZone>(Key{});
     tz->name_ = "UTC";
     tz->types_.push_back(ZoneType{0, false, "UTC"});
     return tz;
@@ -18,7 +18,7 @@ Expected<std::shared_ptr<const TimeZone>> TimeZone::FromPosix(std::string name,
                                                               std::string_view rule) {
   auto parsed = ParsePosixTz(rule);
   if (!parsed) return parsed.error();
-  auto tz = std::shared_ptr<TimeZone>(new TimeZone());
+  auto tz = std::make_shared<TimeZone>(Key{});
   tz->name_ = std::move(name);
   tz->types_.push_back(parsed->std_type);
   tz->rule_ = std::move(parsed).value();

@@ -29,7 +29,11 @@ struct LocalResolution {
 };
 
 class TimeZone {
+  struct Key {};  // only the factories below can construct a TimeZone
+
  public:
+  explicit TimeZone(Key) {}
+
   // UTC, built in (needs no data).
   static std::shared_ptr<const TimeZone> Utc();
 
@@ -71,7 +75,6 @@ class TimeZone {
     int32_t offset;
   };
 
-  TimeZone() = default;
   int32_t OffsetAt(int64_t t) const {
     return TypeAt(TimePoint(std::chrono::seconds(t))).utc_offset;
   }

@@ -19,7 +19,7 @@ class TzifParser {
           h.timecnt * 5 + h.typecnt * 6 + h.charcnt + h.leapcnt * 8 + h.isstdcnt + h.isutcnt;
       if (!Skip(skip) || !ReadHeader(&h)) return Bad("bad TZif v2+ header");
     }
-    auto tz = std::shared_ptr<TimeZone>(new TimeZone());
+    auto tz = std::make_shared<TimeZone>(TimeZone::Key{});
     tz->name_ = std::move(name);
     if (h.leapcnt != 0) return Bad("leap-second (\"right/\") zones are not supported");
     if (h.typecnt == 0 || h.typecnt > 256 || h.charcnt == 0) return Bad("no local time types");

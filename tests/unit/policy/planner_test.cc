@@ -271,5 +271,44 @@ TEST(Planner, ParsePolicyFilesSortsByName) {
             "b.yaml:1:7: duplicate policy name 'db-nightly' (first defined at a.yaml:1:7)");
 }
 
+TEST(Planner, ReEnabledPolicyDoesNotCatchUp) {
+  std::vector<Policy> policies = Policies(kNightly);
+  policies[0].enabled = false;
+  SchedulerState state;
+  state.last_slot[{"db-nightly", "nightly"}] = T("2024-05-01T03:00:00Z");
+  // Disabled across several slots: its state moves on silently.
+  EXPECT_TRUE(Step(policies, state, Volumes(), T("2024-05-05T12:00:00Z")).empty());
+  EXPECT_EQ(S(state.last_slot.at({"db-nightly", "nightly"})), "2024-05-05T03:00:00Z");
+  policies[0].enabled = true;
+  EXPECT_TRUE(Step(policies, state, Volumes(), T("2024-05-05T12:00:01Z")).empty());
+  EXPECT_EQ(Step(policies, state, Volumes(), T("2024-05-06T03:00:00Z")).size(), 2u);
+}
+
+TEST(Planner, MatchAllAndSeveralPolicies) {
+  std::vector<Policy> policies = Policies(R"(policies:
+  - name: any
+    target: {tags: {backup: nightly, owner: ann}}
+    schedules: [{name: s, create: {every: 1h}, retain: {count: 1}}]
+  - name: all
+    target: {tags: {backup: nightly, owner: ann}, match: all}
+    schedules: [{name: s, create: {every: 1h}, retain: {count: 1}}]
+)");
+  SchedulerState state;
+  EXPECT_TRUE(Step(policies, state, Volumes(), T("2024-05-05T12:30:00Z")).empty());
+  std::vector<std::string> made;
+  for (const Action& a : Step(policies, state, Volumes(), T("2024-05-05T13:00:00Z"))) {
+    made.push_back(a.policy + ":" + a.volume_name);
+  }
+  // db1 has only backup=nightly; db2 has both tags; web1 neither.
+  EXPECT_EQ(made, (std::vector<std::string>{"any:db1", "any:db2", "all:db2"}));
+}
+
+TEST(Planner, LockedSnapshotsSurviveThePlan) {
+  PlanInput in = Input();
+  in.snapshots[0].locked = true;  // old1
+  in.days = 10;
+  for (const Action& a : MakePlan(in).actions) EXPECT_NE(a.snapshot_id, "old1");
+}
+
 }  // namespace
 }  // namespace blocksnap::policy
