@@ -39,6 +39,8 @@ class VolumeTracking {
 
   const std::shared_ptr<Volume>& volume() const { return volume_; }
   DirtyTracker& tracker() { return *tracker_; }
+  // The volume's newest snapshot job (finished or not), nullptr before the first snapshot.
+  SnapshotJob* current_job() const { return job_.load(std::memory_order_acquire); }
 
  private:
   friend class SnapshotManager;

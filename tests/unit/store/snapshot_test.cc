@@ -1,0 +1,329 @@
+#include <shared_mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "volume/dirty_state.h"
+
+namespace blocksnap::test {
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+constexpr uint64_t kChunk = 64 * 1024;
+
+class SnapshotTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    OpenManager();
+  }
+};
+
+TEST_F(SnapshotTest, FirstSnapshotStoresOnlyWrittenChunks) {
+  auto v = AttachNew(1, 16 * kMiB, kChunk);
+  WritePattern(*v, 0, 1);
+  WritePattern(*v, 100, 1);
+  WritePattern(*v, 255, 1);
+  auto s = Snap(*v, {{"k", "v"}});
+  EXPECT_EQ(s.chunks, 3u);
+  EXPECT_EQ(s.added_bytes, 3 * kChunk);
+  EXPECT_EQ(s.chunks_total, 3u);
+  EXPECT_EQ(s.chunks_done, 3u);
+  EXPECT_EQ(s.bytes_total, 3 * kChunk);
+  EXPECT_EQ(s.size, 16 * kMiB);
+  EXPECT_EQ(s.tags.at("k"), "v");
+  EXPECT_EQ(StoredChunks(), 3u);
+  EXPECT_EQ(Dump(s), Image(*v));
+  auto st = mgr_->Stats();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->chunks, 3u);
+  EXPECT_EQ(st->stored_bytes, 3 * kChunk);
+  EXPECT_EQ(st->referenced_bytes, 3 * kChunk);
+  ExpectConsistent();
+}
+
+TEST_F(SnapshotTest, IncrementalStoresOnlyChangedChunks) {
+  auto v = AttachNew(1, 16 * kMiB, kChunk);
+  for (uint64_t c = 0; c < 20; ++c) WritePattern(*v, c, 1);
+  auto s1 = Snap(*v);
+  EXPECT_EQ(StoredChunks(), 20u);
+  std::string img1 = Image(*v);
+  for (uint64_t c : {3, 7, 19, 200, 201}) WritePattern(*v, c, 2);
+  auto s2 = Snap(*v);
+  EXPECT_EQ(s2.chunks, 5u);
+  EXPECT_EQ(s2.added_bytes, 5 * kChunk);
+  EXPECT_EQ(StoredChunks(), 25u);
+  // Nothing written since: an empty incremental.
+  auto s3 = Snap(*v);
+  EXPECT_EQ(s3.chunks, 0u);
+  EXPECT_EQ(s3.added_bytes, 0u);
+  EXPECT_EQ(StoredChunks(), 25u);
+  EXPECT_EQ(Dump(s1), img1);
+  EXPECT_EQ(Dump(s2), Image(*v));
+  EXPECT_EQ(Dump(s3), Image(*v));
+  auto diff = mgr_->Diff(s1.IdString(), s2.IdString());
+  ASSERT_TRUE(diff.ok());
+  EXPECT_EQ(*diff, (std::vector<uint64_t>{3, 7, 19, 200, 201}));
+  ExpectConsistent();
+}
+
+TEST_F(SnapshotTest, RewritingIdenticalBytesAddsNothing) {
+  auto v = AttachNew(1, 1 * kMiB, kChunk);
+  WritePattern(*v, 1, 1);
+  Snap(*v);
+  WritePattern(*v, 1, 1);  // dirty, same contents
+  auto s2 = Snap(*v);
+  EXPECT_EQ(s2.chunks_total, 1u);
+  EXPECT_EQ(s2.chunks, 0u);
+  EXPECT_EQ(s2.added_bytes, 0u);
+}
+
+TEST_F(SnapshotTest, DedupAcrossVolumes) {
+  auto a = AttachNew(1, 4 * kMiB, kChunk);
+  auto b = AttachNew(2, 4 * kMiB, kChunk);
+  for (uint64_t c = 0; c < 8; ++c) {
+    WritePattern(*a, c, 7);
+    WritePattern(*b, c, 7);
+  }
+  auto sa = Snap(*a);
+  auto sb = Snap(*b);
+  EXPECT_EQ(StoredChunks(), 8u);
+  EXPECT_EQ(sa.added_bytes, 8 * kChunk);
+  EXPECT_EQ(sb.added_bytes, 0u);  // everything was already stored
+  auto st = mgr_->Stats();
+  EXPECT_EQ(st->referenced_bytes, 16 * kChunk);
+  EXPECT_DOUBLE_EQ(st->dedup_ratio(), 2.0);
+  EXPECT_EQ(Dump(sb), Image(*b));
+  ExpectConsistent();
+}
+
+TEST_F(SnapshotTest, ZeroChunksAreNeverStored) {
+  auto v = AttachNew(1, 2 * kMiB, kChunk);
+  WriteChunk(*v, 0, std::string(kChunk, '\0'));  // dirty but all zero
+  WritePattern(*v, 1, 1);
+  auto s1 = Snap(*v);
+  EXPECT_EQ(StoredChunks(), 1u);
+  EXPECT_EQ(s1.chunks, 1u);  // no entry for a zero chunk over a never-written one
+  // Zeroing a stored chunk writes a zero marker, not a chunk.
+  WriteChunk(*v, 1, std::string(kChunk, '\0'));
+  auto s2 = Snap(*v);
+  EXPECT_EQ(s2.chunks, 1u);
+  EXPECT_EQ(s2.added_bytes, 0u);
+  EXPECT_EQ(StoredChunks(), 1u);  // s1 still references it
+  EXPECT_EQ(Dump(s2), std::string(2 * kMiB, '\0'));
+  EXPECT_NE(Dump(s1), Dump(s2));
+  ExpectConsistent();
+}
+
+TEST_F(SnapshotTest, PartialLastChunk) {
+  auto v = AttachNew(1, kChunk * 3 + 4096, kChunk);  // last chunk is 4 KiB of the volume
+  WriteChunk(*v, 3, Pattern(4096, 3, 1));
+  WritePattern(*v, 0, 1);
+  auto s = Snap(*v);
+  EXPECT_EQ(s.bytes_total, kChunk + 4096);
+  EXPECT_EQ(Dump(s), Image(*v));
+}
+
+TEST_F(SnapshotTest, CorruptChunkIsNamedByVerifyAndFailsDump) {
+  auto v = AttachNew(1, 1 * kMiB, kChunk);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 1);
+  auto s = Snap(*v);
+  auto ok = mgr_->Verify(s.IdString());
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(ok->ok());
+  EXPECT_EQ(ok->chunks_checked, 4u);
+
+  // Damage chunk 2's stored bytes inside RocksDB.
+  Hash h = Sha256(Pattern(kChunk, 2, 1));
+  ASSERT_TRUE(db_->Put(Cf::kChunks, HashBytes(h), Pattern(kChunk, 2, 99)).ok());
+  auto bad = mgr_->Verify(s.IdString());
+  ASSERT_TRUE(bad.ok());
+  ASSERT_EQ(bad->bad.size(), 1u);
+  EXPECT_EQ(bad->bad[0].chunk, 2u);
+  EXPECT_EQ(bad->bad[0].hash, HashHex(h));
+
+  std::string path = (dir_ / "bad.raw").string();
+  Status st = mgr_->Dump(s.IdString(), path);
+  EXPECT_EQ(st.code(), Code::kCorruption);
+  EXPECT_NE(st.message().find("chunk 2"), std::string::npos) << st.message();
+  EXPECT_FALSE(std::filesystem::exists(path));  // no wrong bytes left behind
+  std::string out;
+  EXPECT_EQ(mgr_->ReadChunk(s, 2, &out).code(), Code::kCorruption);
+  EXPECT_TRUE(mgr_->ReadChunk(s, 1, &out).ok());
+  EXPECT_EQ(out, Pattern(kChunk, 1, 1));
+}
+
+TEST_F(SnapshotTest, CopyBeforeWriteKeepsOldBytes) {
+  mgr_.reset();
+  SnapshotManagerOptions opts;
+  opts.job.hold_sweep = true;  // the sweep waits: every write below hits an uncopied chunk
+  OpenManager(opts);
+  auto v = AttachNew(1, 1 * kMiB, kChunk);
+  for (uint64_t c = 0; c < 16; ++c) WritePattern(*v, c, 1);
+  std::string before = Image(*v);
+  auto s = mgr_->Create(v->id(), {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->state, "pending");
+  // A second snapshot while this one is pending is refused with a clear message.
+  auto again = mgr_->Create(v->id(), {});
+  EXPECT_EQ(again.status().code(), Code::kBusy);
+  EXPECT_NE(again.status().message().find("still pending"), std::string::npos);
+  EXPECT_EQ(mgr_->Delete(s->IdString()).code(), Code::kBusy);
+  // Overwrite every chunk right after create returned.
+  for (uint64_t c = 0; c < 16; ++c) WritePattern(*v, c, 2);
+  auto mid = mgr_->Get(s->IdString());
+  ASSERT_TRUE(mid.ok());
+  EXPECT_EQ(mid->chunks_done, 16u);  // all copied by copy-before-write
+  EXPECT_EQ(mid->state, "pending");
+  // Release the held sweep: nothing is left to copy.
+  auto vt = mgr_->Tracking(v->id());
+  ASSERT_TRUE(vt.ok());
+  ASSERT_NE((*vt)->current_job(), nullptr);
+  (*vt)->current_job()->Release();
+  auto done = mgr_->Wait(s->IdString());
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, "completed") << done->error;
+  EXPECT_EQ(Dump(*done), before);
+  EXPECT_NE(Image(*v), before);
+  ExpectConsistent();
+}
+
+// A WriteGate like the I/O layer's: writers hold it shared from BeforeWrite to the end of
+// their data write; PauseWrites takes it exclusively and captures the image at the instant.
+class TestGate : public WriteGate {
+ public:
+  explicit TestGate(std::function<void()> at_instant) : at_instant_(std::move(at_instant)) {}
+  void PauseWrites(uint64_t) override {
+    mu_.lock();
+    ++pauses;
+    at_instant_();
+  }
+  void ResumeWrites(uint64_t) override { mu_.unlock(); }
+  std::shared_mutex mu_;
+  int pauses = 0;
+
+ private:
+  std::function<void()> at_instant_;
+};
+
+TEST_F(SnapshotTest, PointInTimeUnderConcurrentWrites) {
+  auto v = AttachNew(1, 2 * kMiB, kChunk);  // 32 chunks
+  std::vector<std::string> at_instant;
+  TestGate gate([&] { at_instant.push_back(Image(*v)); });
+  mgr_->set_write_gate(&gate);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 3; ++t) {
+    writers.emplace_back([&, t] {
+      auto vt = *mgr_->Tracking(v->id());
+      for (uint64_t i = 0; !stop.load(); ++i) {
+        uint64_t c = (i * 7 + static_cast<uint64_t>(t) * 11) % 32;
+        std::string data = Pattern(kChunk, c, i * 3 + static_cast<uint64_t>(t));
+        std::shared_lock lock(gate.mu_);
+        SyncWaiter w;
+        ASSERT_EQ(w.Resolve(vt->BeforeWrite(c, c, &w)), 0);
+        ASSERT_EQ(::pwrite(v->fd(), data.data(), kChunk, static_cast<off_t>(c * kChunk)),
+                  static_cast<ssize_t>(kChunk));
+      }
+    });
+  }
+  std::vector<SnapshotRecord> snaps;
+  for (int i = 0; i < 5; ++i) {
+    auto s = mgr_->Create(v->id(), {});
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    auto done = mgr_->Wait(s->IdString());
+    ASSERT_TRUE(done.ok());
+    ASSERT_EQ(done->state, "completed") << done->error;
+    snaps.push_back(*done);
+  }
+  stop = true;
+  for (auto& w : writers) w.join();
+  mgr_->set_write_gate(nullptr);
+  ASSERT_EQ(gate.pauses, 5);
+  for (size_t i = 0; i < snaps.size(); ++i)
+    EXPECT_EQ(Dump(snaps[i]), at_instant[i]) << "snapshot " << i;
+  ExpectConsistent();
+}
+
+TEST_F(SnapshotTest, ListShowTagAndJson) {
+  auto a = AttachNew(1, 1 * kMiB, kChunk);
+  auto b = AttachNew(2, 1 * kMiB, kChunk);
+  WritePattern(*a, 0, 1);
+  auto s1 = Snap(*a, {{"x", "1"}});
+  auto s2 = Snap(*b);
+  auto all = mgr_->List();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 2u);
+  auto of_a = mgr_->List(a->id());
+  ASSERT_EQ(of_a->size(), 1u);
+  EXPECT_EQ((*of_a)[0].id, s1.id);
+  EXPECT_TRUE(s1.IdString().starts_with("snap-"));
+  EXPECT_EQ(s1.IdString().size(), 21u);
+  auto t = mgr_->Tag(s1.IdString(), {{"y", "2"}}, {"x"});
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->tags, (Tags{{"y", "2"}}));
+  EXPECT_EQ(mgr_->Get(s1.IdString())->tags, (Tags{{"y", "2"}}));
+  EXPECT_EQ(mgr_->Get("snap-00000000000000ff").status().code(), Code::kNotFound);
+  EXPECT_EQ(mgr_->Get("nonsense").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(mgr_->Tag(s1.IdString(), {{"bad key!", ""}}, {}).status().code(),
+            Code::kInvalidArgument);
+  auto j = SnapshotApiJson(*mgr_->Get(s1.IdString()));
+  EXPECT_EQ(j["id"], s1.IdString());
+  EXPECT_EQ(j["volume"], "vol1");
+  EXPECT_EQ(j["state"], "completed");
+  EXPECT_EQ(j["progress"], 1.0);
+  EXPECT_EQ(j["size"], kMiB);
+  EXPECT_EQ(j["added_bytes"], kChunk);
+  EXPECT_TRUE(j.contains("created"));
+  EXPECT_TRUE(j.contains("pause_us"));
+  auto rec = DecodeSnapshotRecord(EncodeSnapshotRecord(s2));
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->version, s2.version);
+  EXPECT_EQ(DecodeSnapshotRecord("{}").status().code(), Code::kCorruption);
+  EXPECT_EQ(mgr_->Create(99, {}).status().code(), Code::kNotFound);
+}
+
+TEST_F(SnapshotTest, RescanFindsChangedChunksWhenDirtyStateIsLost) {
+  auto v = AttachNew(1, 4 * kMiB, kChunk);
+  for (uint64_t c = 0; c < 10; ++c) WritePattern(*v, c, 1);
+  auto s1 = Snap(*v);
+  // Changes behind the tracker's back (as if its state had been lost with them).
+  auto write_raw = [&](uint64_t c, const std::string& data) {
+    ASSERT_EQ(::pwrite(v->fd(), data.data(), data.size(), static_cast<off_t>(c * kChunk)),
+              static_cast<ssize_t>(data.size()));
+  };
+  write_raw(2, Pattern(kChunk, 2, 5));
+  write_raw(40, Pattern(kChunk, 40, 5));
+  write_raw(5, std::string(kChunk, '\0'));
+  mgr_.reset();
+  rocksdb::WriteBatch b;
+  StageDeleteDirtyState(*db_, b, v->id());
+  ASSERT_TRUE(db_->Write(b).ok());
+  OpenManager();
+  ASSERT_TRUE(mgr_->AttachVolume(v, /*created_now=*/false).ok());
+  EXPECT_EQ((*mgr_->Tracking(v->id()))->tracker().DirtyChunks(), (std::vector<uint64_t>{2, 5, 40}));
+  auto s2 = Snap(*v);
+  EXPECT_EQ(s2.chunks, 3u);
+  EXPECT_EQ(Dump(s2), Image(*v));
+  EXPECT_NE(Dump(s1), Image(*v));
+  ExpectConsistent();
+}
+
+TEST_F(SnapshotTest, DirtyStateSurvivesRestartBetweenSnapshots) {
+  auto v = AttachNew(1, 4 * kMiB, kChunk);
+  WritePattern(*v, 1, 1);
+  Snap(*v);
+  WritePattern(*v, 2, 1);
+  WritePattern(*v, 3, 1);
+  mgr_.reset();
+  OpenManager();
+  ASSERT_TRUE(mgr_->AttachVolume(v, false).ok());
+  EXPECT_EQ((*mgr_->Tracking(v->id()))->tracker().DirtyChunks(), (std::vector<uint64_t>{2, 3}));
+  auto s2 = Snap(*v);
+  EXPECT_EQ(s2.chunks, 2u);
+  EXPECT_EQ(Dump(s2), Image(*v));
+}
+
+}  // namespace
+}  // namespace blocksnap::test
