@@ -29,7 +29,7 @@ struct SourceLocation {
 struct CreateRule {
   enum class Kind { kInterval, kCron };
   Kind kind = Kind::kInterval;
-  // kInterval: a divisor of 24h (1m..24h), or a whole number of days/weeks.
+  // kInterval: a divisor of 24h (1m..24h), or a whole number of days up to 52 weeks.
   std::chrono::minutes every{24 * 60};
   // kInterval: anchors as minutes after local midnight, sorted, unique. Empty = {00:00}.
   std::vector<int> times;

@@ -38,6 +38,8 @@ bool ParseCreate(YamlReader& r, const YAML::Node& node, const TimeZoneSource& zo
       auto d = ParseDuration(*text);
       if (!d) {
         r.Error(every, d.error().message);
+      } else if (*d > std::chrono::weeks(52)) {
+        r.Error(every, "'every' must be at most 52w, got " + *text);
       } else if ((d->count() < 24 * 60 && (24 * 60) % d->count() != 0) ||
                  (d->count() > 24 * 60 && d->count() % (24 * 60) != 0)) {
         r.Error(every, "'every' must divide 24h or be a whole number of days, got " + *text);

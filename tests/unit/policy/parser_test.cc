@@ -163,6 +163,9 @@ TEST(Parser, BadDurations) {
   EXPECT_EQ(
       Errors(std::string(kHead) + "  - {name: s, create: {every: 36h}, retain: {count: 1}}\n"),
       Msgs{"p.yaml:4:31: 'every' must divide 24h or be a whole number of days, got 36h"});
+  EXPECT_EQ(
+      Errors(std::string(kHead) + "  - {name: s, create: {every: 53w}, retain: {count: 1}}\n"),
+      Msgs{"p.yaml:4:31: 'every' must be at most 52w, got 53w"});
 }
 
 TEST(Parser, BadTimesAndCron) {

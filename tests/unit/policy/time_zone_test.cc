@@ -138,5 +138,43 @@ TEST(TimeZone, LoadThroughSources) {
   EXPECT_TRUE(LoadTimeZone(testing::Zones(), "Asia/Kolkata").ok());
 }
 
+// A hand-made version 1 file (32-bit times, no footer): AAA (+1h) until 2000-01-01,
+// BBB (+2h, DST) until 2001-01-01, then AAA again.
+std::string TzifV1() {
+  std::string b = "TZif";
+  b += std::string(16, '\0');  // version 1 + reserved
+  auto be32 = [&](uint32_t v) {
+    for (int i = 3; i >= 0; --i) b += char((v >> (8 * i)) & 0xff);
+  };
+  for (uint32_t count : {0u, 0u, 0u, 2u, 2u, 8u}) be32(count);  // ut, std, leap, time, type, char
+  be32(946684800);                                              // 2000-01-01
+  be32(978307200);                                              // 2001-01-01
+  b += char(1);
+  b += char(0);
+  be32(3600);
+  b += char(0);
+  b += char(0);
+  be32(7200);
+  b += char(1);
+  b += char(4);
+  b += std::string("AAA\0BBB\0", 8);
+  return b;
+}
+
+TEST(TimeZone, ParsesVersion1Files) {
+  auto tz = TimeZone::FromTzif("v1", TzifV1());
+  ASSERT_TRUE(tz.ok()) << tz.error().message;
+  EXPECT_EQ((*tz)->TypeAt(T("1999-06-01T00:00:00Z")).abbr, "AAA");  // before: type 0
+  EXPECT_EQ((*tz)->TypeAt(T("2000-06-01T00:00:00Z")).abbr, "BBB");
+  EXPECT_EQ((*tz)->TypeAt(T("2000-06-01T00:00:00Z")).utc_offset, 7200);
+  EXPECT_EQ((*tz)->TypeAt(T("2030-06-01T00:00:00Z")).abbr, "AAA");  // last type, no footer
+  // The change back at 2001-01-01T00:00Z repeats 01:00..02:00 local.
+  EXPECT_EQ((*tz)->Resolve(L("2001-01-01T01:30:00")).kind, LocalResolution::Kind::kAmbiguous);
+  std::string bad = TzifV1();
+  bad[44 + 8] = 5;  // first transition refers to type 5
+  EXPECT_EQ(TimeZone::FromTzif("v1", bad).error().message,
+            "transition refers to a missing local time type");
+}
+
 }  // namespace
 }  // namespace blocksnap::policy
