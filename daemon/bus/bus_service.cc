@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "bus/bus_errors.h"
 #include "bus/bus_names.h"
@@ -51,6 +52,7 @@ Result<std::unique_ptr<BusService>> BusService::Start(sd_event* event, const Bus
 
 BusService::~BusService() {
   accept_source_.reset();
+  post_source_.reset();
   peers_.clear();
   bus_.reset();
   listen_fd_.reset();
@@ -75,6 +77,9 @@ Status BusService::ListenPrivate() {
   if (r < 0) return FromBusErrno(r, "watching the control socket");
   accept_source_.reset(raw);
   sd_event_source_set_description(raw, "control-socket");
+  r = sd_event_add_post(event_, &raw, OnPostIteration, this);
+  if (r < 0) return FromBusErrno(r, "watching the control connections");
+  post_source_.reset(raw);
   spdlog::info("control socket listening on {}", options_.control_path);
   return Status::Ok();
 }
@@ -165,6 +170,32 @@ void BusService::AcceptPeer() {
   spdlog::debug("control connection accepted ({} open)", peers_.size() + 1);
   sd_bus* key = bus.get();
   peers_.emplace(key, std::move(bus));
+}
+
+// Works around sd-bus (systemd 252) on the server side: a client that sends its first call
+// right behind the "BEGIN" of the authentication (libdbus' dbus-send does) has that call read
+// into sd-bus' input buffer together with BEGIN, and sd-bus does not look at the buffer again
+// until the socket wakes it, which never happens since the client waits for the reply. So
+// after every loop iteration that dispatched something, each peer connection gets one more
+// sd_bus_process(); with nothing buffered it returns 0 at once.
+int BusService::OnPostIteration(sd_event_source* /*source*/, void* userdata) noexcept {
+  auto* self = static_cast<BusService*>(userdata);
+  try {
+    std::vector<sd_bus*> buses;
+    buses.reserve(self->peers_.size());
+    for (auto& [raw, owned] : self->peers_) buses.push_back(raw);
+    for (sd_bus* bus : buses) {
+      // Processing may run OnDisconnected, which drops the connection: hold a reference.
+      if (!self->peers_.contains(bus)) continue;
+      sd_bus* ref = sd_bus_ref(bus);
+      for (int i = 0; i < 64 && sd_bus_process(ref, nullptr) > 0; ++i) {
+      }
+      sd_bus_unref(ref);
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("processing control connections: {}, ignoring", e.what());
+  }
+  return 0;
 }
 
 int BusService::OnDisconnected(sd_bus_message* m, void* userdata,
