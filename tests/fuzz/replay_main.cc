@@ -5,10 +5,10 @@
 //   nbd_fuzz_replay [--iterations N] [--write-seeds DIR] [FILE|CORPUS_DIR...]
 #include <algorithm>
 #include <cstdint>
-#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>

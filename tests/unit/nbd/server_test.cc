@@ -1,0 +1,240 @@
+// NbdServer in-process, driven through libnbd's C API and raw sockets: the handshake
+// timeout, the connection cap, the write-hook seam (deferred from another thread, failing),
+// and 64 aio requests in flight.
+#include "io/nbd_server.h"
+
+#include <gtest/gtest.h>
+#include <libnbd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "store/db.h"
+#include "volume/volume_manager.h"
+
+namespace blocksnap {
+namespace {
+
+constexpr uint64_t kSize = 16 << 20;
+
+// A write hook that records every range and can defer (resumed from a helper thread) or
+// fail.
+class TestHook final : public io::VolumeWriteHook {
+ public:
+  ~TestHook() override {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (helper_.joinable()) helper_.join();
+  }
+  int BeforeWrite(uint64_t offset, uint64_t length, io::HookWaiter& waiter) noexcept override {
+    std::lock_guard lock(mu_);
+    ranges_.push_back({offset, length});
+    if (fail_) return fail_;
+    if (!defer_) return io::kHookReady;
+    if (!helper_.joinable()) helper_ = std::thread([this] { Helper(); });
+    pending_.push_back(&waiter);
+    cv_.notify_all();
+    return io::kHookDeferred;
+  }
+  void set_defer(bool d, int proceed_with = 0) {
+    std::lock_guard lock(mu_);
+    defer_ = d;
+    proceed_with_ = proceed_with;
+  }
+  void set_fail(int f) {
+    std::lock_guard lock(mu_);
+    fail_ = f;
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> TakeRanges() {
+    std::lock_guard lock(mu_);
+    return std::exchange(ranges_, {});
+  }
+
+ private:
+  // Resumes deferred writes from another thread, as a group-commit thread would.
+  void Helper() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return done_ || !pending_.empty(); });
+      if (pending_.empty()) return;
+      auto waiters = std::exchange(pending_, {});
+      int res = proceed_with_;
+      lock.unlock();
+      for (auto* w : waiters) w->Proceed(res);
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges_;
+  std::vector<io::HookWaiter*> pending_;
+  bool defer_ = false, done_ = false;
+  int fail_ = 0, proceed_with_ = 0;
+  std::thread helper_;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/nbd_server_test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    auto db = Db::Open(dir_ + "/db");
+    ASSERT_TRUE(db.ok()) << db.status().message();
+    db_ = std::move(*db);
+    auto vm = VolumeManager::Open(*db_, dir_);
+    ASSERT_TRUE(vm.ok()) << vm.status().message();
+    volumes_ = std::move(*vm);
+    CreateVolumeRequest req;
+    req.name = "v";
+    req.size = kSize;
+    ASSERT_TRUE(volumes_->Create(req).ok());
+    options_.unix_path = dir_ + "/nbd.sock";
+    options_.threads = 2;
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    for (auto* h : handles_) nbd_close(h);
+    for (int fd : raw_) ::close(fd);
+    server_.reset();
+    volumes_.reset();
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Start() {
+    auto s = NbdServer::Start(options_, *volumes_);
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    server_ = std::move(*s);
+  }
+  nbd_handle* Connect() {
+    nbd_handle* h = nbd_create();
+    handles_.push_back(h);
+    EXPECT_EQ(nbd_set_export_name(h, "v"), 0);
+    EXPECT_EQ(nbd_connect_unix(h, options_.unix_path.c_str()), 0) << nbd_get_error();
+    return h;
+  }
+  // A raw unix socket that has read the server's 18-byte greeting (or EOF).
+  int RawConnect(bool expect_greeting = true) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, options_.unix_path.c_str());
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    timeval guard{60, 0};  // fails the test instead of hanging if the server misbehaves
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+    if (expect_greeting) {
+      char greeting[18];
+      EXPECT_EQ(::recv(fd, greeting, sizeof greeting, MSG_WAITALL), 18);
+    }
+    raw_.push_back(fd);
+    return fd;
+  }
+  static bool ReadsEof(int fd) {
+    char b[64];
+    return ::recv(fd, b, sizeof b, 0) == 0;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Db> db_;
+  std::unique_ptr<VolumeManager> volumes_;
+  NbdServerOptions options_;
+  std::unique_ptr<NbdServer> server_;
+  std::vector<nbd_handle*> handles_;
+  std::vector<int> raw_;
+};
+
+TEST_F(ServerTest, StalledHandshakeIsDropped) {
+  options_.handshake_timeout = std::chrono::seconds(1);
+  Start();
+  int fd = RawConnect();
+  EXPECT_TRUE(ReadsEof(fd));  // never sent the client flags
+  // An attached client is not subject to the timeout.
+  nbd_handle* h = Connect();
+  std::vector<char> buf(512);
+  EXPECT_EQ(nbd_pread(h, buf.data(), buf.size(), 0, 0), 0);
+}
+
+TEST_F(ServerTest, ConnectionCap) {
+  options_.max_connections = 2;
+  Start();
+  RawConnect();
+  RawConnect();
+  int third = RawConnect(/*expect_greeting=*/false);
+  EXPECT_TRUE(ReadsEof(third));
+}
+
+TEST_F(ServerTest, WriteHookSeesEveryMutationAndMayDefer) {
+  auto hook = std::make_shared<TestHook>();
+  options_.write_hook = [hook](const Volume&) { return hook; };
+  Start();
+  nbd_handle* h = Connect();
+  std::vector<char> data(4096, 'h'), back(4096);
+
+  ASSERT_EQ(nbd_pwrite(h, data.data(), data.size(), 8192, 0), 0);
+  ASSERT_EQ(nbd_trim(h, 4096, 65536, 0), 0);
+  ASSERT_EQ(nbd_zero(h, 4096, 1 << 20, LIBNBD_CMD_FLAG_NO_HOLE), 0);
+  ASSERT_EQ(nbd_pread(h, back.data(), back.size(), 8192, 0), 0);  // reads pass no hook
+  using R = std::vector<std::pair<uint64_t, uint64_t>>;
+  EXPECT_EQ(hook->TakeRanges(), (R{{8192, 4096}, {65536, 4096}, {1 << 20, 4096}}));
+
+  // Deferred: the write waits for Proceed() from the helper thread, then lands.
+  hook->set_defer(true);
+  std::fill(data.begin(), data.end(), 'd');
+  ASSERT_EQ(nbd_pwrite(h, data.data(), data.size(), 0, LIBNBD_CMD_FLAG_FUA), 0);
+  ASSERT_EQ(nbd_pread(h, back.data(), back.size(), 0, 0), 0);
+  EXPECT_EQ(back, data);
+
+  // Proceed with an error: the request fails with it, nothing is written.
+  hook->set_defer(true, -ENOSPC);
+  std::vector<char> other(4096, 'x');
+  EXPECT_EQ(nbd_pwrite(h, other.data(), other.size(), 0, 0), -1);
+  EXPECT_EQ(nbd_get_errno(), ENOSPC);
+  ASSERT_EQ(nbd_pread(h, back.data(), back.size(), 0, 0), 0);
+  EXPECT_EQ(back, data);
+
+  // Refused at once.
+  hook->set_defer(false);
+  hook->set_fail(-EIO);
+  EXPECT_EQ(nbd_zero(h, 4096, 0, 0), -1);
+  EXPECT_EQ(nbd_get_errno(), EIO);
+}
+
+TEST_F(ServerTest, SixtyFourAioInFlightVerified) {
+  Start();
+  nbd_handle* h = Connect();
+  std::mt19937 rng(7);
+  std::vector<std::vector<char>> blocks(64, std::vector<char>(65536));
+  for (auto& b : blocks) {
+    for (auto& c : b) c = char(rng());
+  }
+  nbd_completion_callback none{};
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    ASSERT_GT(nbd_aio_pwrite(h, blocks[i].data(), blocks[i].size(), i * 131072, none, 0), 0);
+  }
+  EXPECT_EQ(nbd_aio_in_flight(h), 64);
+  while (nbd_aio_in_flight(h) > 0) ASSERT_GE(nbd_poll(h, -1), 0);
+  std::vector<std::vector<char>> back(64, std::vector<char>(65536));
+  for (size_t i = 0; i < back.size(); ++i) {
+    ASSERT_GT(nbd_aio_pread(h, back[i].data(), back[i].size(), i * 131072, none, 0), 0);
+  }
+  EXPECT_EQ(nbd_aio_in_flight(h), 64);
+  while (nbd_aio_in_flight(h) > 0) ASSERT_GE(nbd_poll(h, -1), 0);
+  EXPECT_EQ(back, blocks);
+  EXPECT_EQ(nbd_flush(h, 0), 0);
+}
+
+}  // namespace
+}  // namespace blocksnap
