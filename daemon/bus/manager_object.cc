@@ -160,23 +160,25 @@ int TagVolume(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexce
   });
 }
 
+// Argument names are NUL-separated and shared by the in and out lists, so a list without
+// arguments contributes "" (SD_BUS_PARAM() would add an empty name and shift the others).
 const sd_bus_vtable kManagerVtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_METHOD_WITH_NAMES(
         "CreateVolume", "stta{ss}",
         SD_BUS_PARAM(name) SD_BUS_PARAM(size) SD_BUS_PARAM(chunk_size) SD_BUS_PARAM(tags), "os",
         SD_BUS_PARAM(path) SD_BUS_PARAM(id), CreateVolume, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("ListVolumes", "", SD_BUS_PARAM(), "aa{sv}", SD_BUS_PARAM(volumes),
-                             ListVolumes, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ListVolumes", "", "", "aa{sv}", SD_BUS_PARAM(volumes), ListVolumes,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetVolume", "s", SD_BUS_PARAM(name), "a{sv}", SD_BUS_PARAM(volume),
                              GetVolume, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetVolumePath", "s", SD_BUS_PARAM(name), "o", SD_BUS_PARAM(path),
                              GetVolumePath, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("DeleteVolume", "sb", SD_BUS_PARAM(name) SD_BUS_PARAM(force), "",
-                             SD_BUS_PARAM(), DeleteVolume, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("DeleteVolume", "sb", SD_BUS_PARAM(name) SD_BUS_PARAM(force), "", "",
+                             DeleteVolume, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("TagVolume", "sa{ss}as",
-                             SD_BUS_PARAM(name) SD_BUS_PARAM(set) SD_BUS_PARAM(unset), "",
-                             SD_BUS_PARAM(), TagVolume, SD_BUS_VTABLE_UNPRIVILEGED),
+                             SD_BUS_PARAM(name) SD_BUS_PARAM(set) SD_BUS_PARAM(unset), "", "",
+                             TagVolume, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_NAMES("VolumeCreated", "sso",
                              SD_BUS_PARAM(id) SD_BUS_PARAM(name) SD_BUS_PARAM(path), 0),
     SD_BUS_SIGNAL_WITH_NAMES("VolumeRemoved", "sso",

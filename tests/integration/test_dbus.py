@@ -14,10 +14,11 @@ import signal
 import subprocess
 import tempfile
 import time
+from xml.etree import ElementTree
 
 import pytest
 
-from conftest import CTL, Daemon
+from conftest import CTL, REPO, Daemon
 
 BUS_NAME = "org.blocksnap1"
 MANAGER = "/org/blocksnap1"
@@ -207,6 +208,42 @@ def test_private_socket_speaks_plain_dbus(daemon):
     p = dbus_send(peer, "ListVolumes", check=True)
     assert 'string "p2p"' in p.stdout
     assert daemon.ctl_json("volume", "show", "p2p")["tags"] == {"via": "peer"}
+
+
+# -- the documented interface ----------------------------------------------------------------
+
+DOC_XML = REPO / "docs" / "org.blocksnap1.xml"
+XML_HEADER = """<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
+"https://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
+<!-- blocksnapd's D-Bus API, described in docs/DBUS.md. Generated from the running daemon
+     by busctl introspect (XML interface output); tests/integration/test_dbus.py checks that
+     it matches, and rewrites it when run with BLOCKSNAP_UPDATE_DOCS=1. -->
+<node>
+"""
+
+
+def interface_xml(text, name):
+    """The <interface name=NAME> element of an introspection document, as text."""
+    m = re.search(r'^( *)<interface name="' + re.escape(name) + r'">.*?^\1</interface>\n', text,
+                  re.M | re.S)
+    assert m, f"{name} not in:\n{text}"
+    return m.group(0)
+
+
+def test_introspection_matches_docs(bus_daemon):
+    vol_id = bus_daemon.ctl("volume", "create", "demo", "--size", "4M").stdout.strip()
+    manager = busctl(bus_daemon, "introspect", "--xml-interface", BUS_NAME, MANAGER).stdout
+    volume = busctl(bus_daemon, "introspect", "--xml-interface", BUS_NAME,
+                    volume_path(vol_id)).stdout
+    live = (XML_HEADER
+            + " <!-- object /org/blocksnap1 -->\n" + interface_xml(manager, MANAGER_IFACE)
+            + " <!-- objects /org/blocksnap1/volume/<id>, one per volume -->\n"
+            + interface_xml(volume, VOLUME_IFACE) + "</node>\n")
+    ElementTree.fromstring(live)  # well-formed
+    if os.environ.get("BLOCKSNAP_UPDATE_DOCS"):
+        DOC_XML.write_text(live)
+    assert DOC_XML.read_text() == live, (
+        "docs/org.blocksnap1.xml is out of date: rerun this test with BLOCKSNAP_UPDATE_DOCS=1")
 
 
 # -- signals --------------------------------------------------------------------------------
