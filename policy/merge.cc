@@ -7,6 +7,18 @@
 
 namespace blocksnap::policy {
 
+bool MatchesTarget(const Policy& policy, const Tags& volume_tags) {
+  if (policy.target_tags.empty()) return false;
+  bool any = false, all = true;
+  for (const auto& [key, value] : policy.target_tags) {
+    auto it = volume_tags.find(key);
+    bool hit = it != volume_tags.end() && it->second == value;
+    any = any || hit;
+    all = all && hit;
+  }
+  return policy.match == Match::kAll ? all : any;
+}
+
 std::vector<DueSchedule> DueSchedules(const Policy& policy, const SchedulerState& state,
                                       TimePoint now) {
   std::vector<DueSchedule> due;

@@ -14,6 +14,10 @@
 
 namespace blocksnap::policy {
 
+// Whether a volume with `volume_tags` is targeted: any (default) or all of the policy's
+// target tags present with equal values.
+bool MatchesTarget(const Policy& policy, const Tags& volume_tags);
+
 struct DueSchedule {
   size_t index;    // into policy.schedules
   TimePoint slot;  // the (latest missed) slot it is due for

@@ -78,8 +78,4 @@ struct Policy {
   SourceLocation where;             // of the policy's name
 };
 
-// Whether a volume with `volume_tags` is targeted: any (default) or all target tags present
-// with equal values.
-bool MatchesTarget(const Policy& policy, const Tags& volume_tags);
-
 }  // namespace blocksnap::policy

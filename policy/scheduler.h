@@ -1,6 +1,16 @@
 // The scheduler's step: the ONE piece of code that decides what the live scheduler in
 // blocksnapd does and what `blocksnapctl policy plan` predicts. Both call Tick() with the
 // same inputs; the daemon's Executor acts on real volumes, the planner's on a simulation.
+//
+// The daemon's loop, in outline (clock injected, so tests can drive it):
+//
+//   SchedulerState state = LoadFromDb();            // last slots, by policy/schedule
+//   for (;;) {
+//     TimePoint now = clock.Now();
+//     for (const Action& a : Tick(policies, state, ListVolumes(), executor, now)) Log(a);
+//     auto wake = NextWake(policies, now);          // sleep until then, a reload or SIGHUP
+//     WaitUntil(wake);
+//   }
 #pragma once
 
 #include <optional>
