@@ -57,14 +57,7 @@ int SnapshotJob::BeforeWrite(uint64_t first, uint64_t last, WriteWaiter* waiter)
   {
     std::lock_guard lock(mu_);
     if (!closed_ && NeedsCopy(first, last)) {
-      waiter->first_ = first;
-      waiter->last_ = last;
-      waiter->next_ = nullptr;
-      if (queue_tail_)
-        queue_tail_->next_ = waiter;
-      else
-        queue_head_ = waiter;
-      queue_tail_ = waiter;
+      queue_.push_back({waiter, first, last});
       queued_.store(true, std::memory_order_release);
       cv_.notify_all();
       return kWriteDeferred;
@@ -169,7 +162,7 @@ Status SnapshotJob::Sweep() {
   for (;;) {
     {
       std::lock_guard lock(mu_);
-      if (!queue_head_) {
+      if (queue_.empty()) {
         closed_ = true;
         break;
       }
@@ -180,23 +173,20 @@ Status SnapshotJob::Sweep() {
 }
 
 Status SnapshotJob::ServeQueue() {
-  WriteWaiter* list;
   {
     std::lock_guard lock(mu_);
-    list = std::exchange(queue_head_, nullptr);
-    queue_tail_ = nullptr;
+    serving_.clear();
+    std::swap(serving_, queue_);
     queued_.store(false, std::memory_order_release);
   }
   Status st;
-  while (list) {
-    WriteWaiter* next = list->next_;
-    for (uint64_t c = list->first_; st.ok() && c <= list->last_; ++c)
+  for (const WaitingWrite& w : serving_) {
+    for (uint64_t c = w.first; st.ok() && c <= w.last; ++c)
       if (frozen_.bits->Test(c) && !copied_.Test(c)) st = CopyChunk(c);
     // A failed copy dooms the snapshot, not the write: it proceeds either way.
     if (!st.ok()) failed_.store(true, std::memory_order_release);
-    int r = tracker_.MarkDirty(list->first_, list->last_, list);
-    if (r != kWriteDeferred) list->Proceed(r);
-    list = next;
+    int r = tracker_.MarkDirty(w.first, w.last, w.waiter);
+    if (r != kWriteDeferred) w.waiter->Proceed(r);
   }
   return st;
 }
@@ -251,19 +241,16 @@ Status SnapshotJob::Flush(bool final) {
 }
 
 void SnapshotJob::ReleaseWaiters(int res) {
-  WriteWaiter* list;
+  std::vector<WaitingWrite> list;
   {
     std::lock_guard lock(mu_);
     closed_ = true;
-    list = std::exchange(queue_head_, nullptr);
-    queue_tail_ = nullptr;
+    std::swap(list, queue_);
     queued_.store(false);
   }
-  while (list) {
-    WriteWaiter* next = list->next_;
-    int r = res < 0 ? res : tracker_.MarkDirty(list->first_, list->last_, list);
-    if (r != kWriteDeferred) list->Proceed(r);
-    list = next;
+  for (const WaitingWrite& w : list) {
+    int r = res < 0 ? res : tracker_.MarkDirty(w.first, w.last, w.waiter);
+    if (r != kWriteDeferred) w.waiter->Proceed(r);
   }
 }
 

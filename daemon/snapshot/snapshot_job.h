@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "snapshot/snapshot_record.h"
 #include "store/block_map.h"
@@ -91,8 +92,7 @@ class SnapshotJob {
 
   mutable std::mutex mu_;  // guards the queue and the flags below
   std::condition_variable cv_;
-  WriteWaiter* queue_head_ = nullptr;
-  WriteWaiter* queue_tail_ = nullptr;
+  std::vector<WaitingWrite> queue_;  // writers waiting for copy-before-write
   std::atomic<bool> queued_{false};  // worker's cheap "anything queued?" check
   bool closed_ = false;              // no more queueing: every frozen chunk is handled
   bool hold_ = false;
@@ -103,6 +103,7 @@ class SnapshotJob {
   // Worker-only state.
   ChunkTxn txn_;
   std::string buffer_;
+  std::vector<WaitingWrite> serving_;  // the batch of queue_ being served (capacity reused)
   uint64_t flushes_ = 0;
 
   std::thread worker_;

@@ -6,35 +6,37 @@
 #include <atomic>
 #include <memory>
 
+#include "io/write_hook.h"
 #include "snapshot/snapshot_job.h"
 #include "volume/dirty_tracker.h"
 #include "volume/volume.h"
 
 namespace blocksnap {
 
-class VolumeTracking {
+class VolumeTracking : public io::VolumeWriteHook {
  public:
   VolumeTracking(std::shared_ptr<Volume> volume, std::unique_ptr<DirtyTracker> tracker)
       : volume_(std::move(volume)), tracker_(std::move(tracker)) {}
 
-  // Call before issuing a write/trim/zero of chunks [first_chunk, last_chunk]. Returns:
-  //   kWriteReady (0)    issue the data write now (the common case: one atomic test when the
-  //                      chunks are already dirty and no snapshot needs their old bytes);
-  //   kWriteDeferred (1) issue it when waiter->Proceed(0) is called (from another thread,
-  //                      perhaps before this returns); Proceed(-errno) means fail the request;
+  // io::VolumeWriteHook: call on the I/O loop right before issuing a write, trim or
+  // write-zeroes of bytes [offset, offset + length). Returns:
+  //   kWriteReady (0)    issue it now (the common case: one atomic test when the chunks are
+  //                      already dirty and no pending snapshot needs their old bytes);
+  //   kWriteDeferred (1) issue it when waiter.Proceed(0) is called (from another thread,
+  //                      perhaps before this returns); Proceed(-errno): fail the request;
   //   -errno             fail the request.
-  // Never blocks, never allocates. The waiter must stay alive until Proceed is called.
-  int BeforeWrite(uint64_t first_chunk, uint64_t last_chunk, WriteWaiter* waiter) noexcept {
+  // Never blocks; the waiter must stay alive until Proceed is called.
+  int BeforeWrite(uint64_t offset, uint64_t length, io::HookWaiter& waiter) noexcept override {
+    if (length == 0) return kWriteReady;
+    const uint64_t cs = volume_->chunk_size();
+    return BeforeWriteChunks(offset / cs, (offset + length - 1) / cs, &waiter);
+  }
+  // The same for whole chunks [first_chunk, last_chunk].
+  int BeforeWriteChunks(uint64_t first_chunk, uint64_t last_chunk, WriteWaiter* waiter) noexcept {
     if (SnapshotJob* job = job_.load(std::memory_order_acquire);
         job && job->NeedsCopy(first_chunk, last_chunk))
       return job->BeforeWrite(first_chunk, last_chunk, waiter);
     return tracker_->MarkDirty(first_chunk, last_chunk, waiter);
-  }
-  // The same for a byte range [offset, offset + length); length 0 is always ready.
-  int BeforeWriteBytes(uint64_t offset, uint64_t length, WriteWaiter* waiter) noexcept {
-    if (length == 0) return kWriteReady;
-    const uint64_t cs = volume_->chunk_size();
-    return BeforeWrite(offset / cs, (offset + length - 1) / cs, waiter);
   }
 
   const std::shared_ptr<Volume>& volume() const { return volume_; }

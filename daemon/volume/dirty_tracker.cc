@@ -76,14 +76,7 @@ int DirtyTracker::MarkDirtySlow(uint64_t first, uint64_t last, WriteWaiter* wait
     if (!durable->Test(c) && requested_->Set(c)) pending_.push_back(c);
   // The waiter joins the next commit even when its chunks are all in the one in flight:
   // commits are sequential, so by the time the next one finishes the earlier one has too.
-  waiter->first_ = first;
-  waiter->last_ = last;
-  waiter->next_ = nullptr;
-  if (waiters_tail_)
-    waiters_tail_->next_ = waiter;
-  else
-    waiters_head_ = waiter;
-  waiters_tail_ = waiter;
+  waiters_.push_back({waiter, first, last});
   lock.unlock();
   work_cv_.notify_one();
   return kWriteDeferred;
@@ -92,12 +85,12 @@ int DirtyTracker::MarkDirtySlow(uint64_t first, uint64_t last, WriteWaiter* wait
 void DirtyTracker::CommitterLoop() {
   std::unique_lock lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stop_ || waiters_head_ || !pending_.empty(); });
-    if (!waiters_head_ && pending_.empty()) break;  // stop_ and nothing left
+    work_cv_.wait(lock, [&] { return stop_ || !waiters_.empty() || !pending_.empty(); });
+    if (waiters_.empty() && pending_.empty()) break;  // stop_ and nothing left
     spare_.clear();
     std::swap(spare_, pending_);
-    WriteWaiter* waiters = std::exchange(waiters_head_, nullptr);
-    waiters_tail_ = nullptr;
+    spare_waiters_.clear();
+    std::swap(spare_waiters_, waiters_);
     committing_ = true;
     const uint64_t gen = generation_;
     lock.unlock();
@@ -127,13 +120,10 @@ void DirtyTracker::CommitterLoop() {
     committing_ = false;
     lock.unlock();
     // Outside the lock: a waiter may call MarkDirty again from its callback.
-    while (waiters) {
-      WriteWaiter* next = waiters->next_;
-      waiters->Proceed(durable()->TestAll(waiters->first_, waiters->last_) ? 0 : -EIO);
-      waiters = next;
-    }
+    for (const WaitingWrite& w : spare_waiters_)
+      w.waiter->Proceed(durable()->TestAll(w.first, w.last) ? 0 : -EIO);
     lock.lock();
-    if (!waiters_head_ && pending_.empty()) idle_cv_.notify_all();
+    if (waiters_.empty() && pending_.empty()) idle_cv_.notify_all();
   }
   idle_cv_.notify_all();
 }
@@ -141,7 +131,7 @@ void DirtyTracker::CommitterLoop() {
 void DirtyTracker::WaitIdle() {
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock,
-                [&] { return stop_ || (!committing_ && !waiters_head_ && pending_.empty()); });
+                [&] { return stop_ || (!committing_ && waiters_.empty() && pending_.empty()); });
 }
 
 DirtyTracker::Spare DirtyTracker::PrepareFreeze() const {
@@ -153,7 +143,7 @@ DirtyTracker::Spare DirtyTracker::PrepareFreeze() const {
 DirtyTracker::Frozen DirtyTracker::Freeze(Spare spare) {
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock,
-                [&] { return stop_ || (!committing_ && !waiters_head_ && pending_.empty()); });
+                [&] { return stop_ || (!committing_ && waiters_.empty() && pending_.empty()); });
   std::lock_guard w(write_mu_);
   Frozen f;
   f.generation = generation_++;
@@ -197,7 +187,7 @@ Status DirtyTracker::Unfreeze(const Frozen& frozen) {
 Status DirtyTracker::Reset(const AtomicBitmap& bits) {
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock,
-                [&] { return stop_ || (!committing_ && !waiters_head_ && pending_.empty()); });
+                [&] { return stop_ || (!committing_ && waiters_.empty() && pending_.empty()); });
   std::lock_guard w(write_mu_);
   for (uint64_t i = 0; i < mirror_.size(); ++i) mirror_[i] = bits.Word(i);
   ++generation_;

@@ -8,8 +8,8 @@
 // load per 64 chunks and returns kWriteReady: no lock, no allocation. The first write to a
 // clean chunk queues the chunk and the caller's WriteWaiter; a committer thread writes one
 // synced WriteBatch for every chunk queued while the previous commit was in flight, then
-// calls each waiter. The waiter is intrusive (embedded in the I/O layer's request), so the
-// queue allocates nothing per request either.
+// calls each waiter. The waiter is embedded in the I/O layer's request and the queues are
+// vectors whose capacity is reused, so steady state allocates nothing per request.
 #pragma once
 
 #include <condition_variable>
@@ -20,33 +20,28 @@
 #include <thread>
 #include <vector>
 
+#include "io/write_hook.h"
 #include "store/db.h"
 #include "util/status.h"
 #include "volume/dirty_bitmap.h"
 
 namespace blocksnap {
 
+// The waiter of a write that must wait: the I/O layer's io::HookWaiter (daemon/io/
+// write_hook.h), embedded in each in-flight request. Proceed(res) is called exactly once,
+// from a helper thread (possibly before MarkDirty/BeforeWrite has returned), with 0 when the
+// write may be issued or -errno when it must fail; it must not block.
+using WriteWaiter = io::HookWaiter;
+
 // MarkDirty / BeforeWrite results besides -errno.
-inline constexpr int kWriteReady = 0;     // the data write may be issued now
-inline constexpr int kWriteDeferred = 1;  // waiter->Proceed() will be called exactly once
+inline constexpr int kWriteReady = io::kHookReady;        // issue the data write now
+inline constexpr int kWriteDeferred = io::kHookDeferred;  // waiter->Proceed() follows once
 
-// Embedded by the I/O layer in each write/trim/zero request that may have to wait.
-class WriteWaiter {
- public:
-  // Called exactly once, from a helper thread (possibly before MarkDirty/BeforeWrite has
-  // returned), with 0 when the write may be issued or -errno when it must fail. Must not
-  // block: an io_uring loop typically pushes the request to its queue and writes its eventfd.
-  virtual void Proceed(int res) noexcept = 0;
-
- protected:
-  ~WriteWaiter() = default;
-
- private:
-  friend class DirtyTracker;
-  friend class SnapshotJob;
-  WriteWaiter* next_ = nullptr;  // intrusive queue link
-  uint64_t first_ = 0;           // chunk range of the request
-  uint64_t last_ = 0;
+// A queued waiter and the chunk range it waits for.
+struct WaitingWrite {
+  WriteWaiter* waiter;
+  uint64_t first;
+  uint64_t last;
 };
 
 class DirtyTracker {
@@ -126,10 +121,10 @@ class DirtyTracker {
   std::mutex mu_;  // guards the queue below, generation_, stop_
   std::condition_variable work_cv_;
   std::condition_variable idle_cv_;
-  std::vector<uint64_t> pending_;  // chunks queued for the next commit
-  std::vector<uint64_t> spare_;    // reused buffer: the committer swaps it with pending_
-  WriteWaiter* waiters_head_ = nullptr;
-  WriteWaiter* waiters_tail_ = nullptr;
+  std::vector<uint64_t> pending_;            // chunks queued for the next commit
+  std::vector<uint64_t> spare_;              // reused buffer: the committer swaps it with pending_
+  std::vector<WaitingWrite> waiters_;        // released by the next commit
+  std::vector<WaitingWrite> spare_waiters_;  // reused buffer, swapped with waiters_
   bool committing_ = false;
   bool stop_ = false;
   uint64_t generation_ = 1;

@@ -222,7 +222,7 @@ TEST_F(SnapshotTest, PointInTimeUnderConcurrentWrites) {
         std::string data = Pattern(kChunk, c, i * 3 + static_cast<uint64_t>(t));
         std::shared_lock lock(gate.mu_);
         SyncWaiter w;
-        ASSERT_EQ(w.Resolve(vt->BeforeWrite(c, c, &w)), 0);
+        ASSERT_EQ(w.Resolve(vt->BeforeWrite(c * kChunk, kChunk, w)), 0);
         ASSERT_EQ(::pwrite(v->fd(), data.data(), kChunk, static_cast<off_t>(c * kChunk)),
                   static_cast<ssize_t>(kChunk));
       }

@@ -112,7 +112,7 @@ class StoreTest : public ::testing::Test {
     auto vt = mgr_->Tracking(v.id());
     ASSERT_TRUE(vt.ok()) << vt.status().message();
     SyncWaiter w;
-    ASSERT_EQ(w.Resolve((*vt)->BeforeWrite(c, c, &w)), 0);
+    ASSERT_EQ(w.Resolve((*vt)->BeforeWrite(c * v.chunk_size(), data.size(), w)), 0);
     ASSERT_EQ(::pwrite(v.fd(), data.data(), data.size(), static_cast<off_t>(c * v.chunk_size())),
               static_cast<ssize_t>(data.size()));
   }
