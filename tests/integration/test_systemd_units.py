@@ -154,10 +154,34 @@ def snapshot_unit_command(volume):
     return [volume if a == "%i" else a for a in argv]
 
 
+def ctl_has_snapshot_create():
+    p = subprocess.run([str(CTL), "--help"], capture_output=True, text=True, timeout=60)
+    return re.search(r"^\s+snapshot\s", p.stdout, re.M) is not None
+
+
+# The unit is written against the CLI contract (`snapshot create VOLUME --wait`); until
+# blocksnapctl has that command (the snapshots issue) these two are expected to fail.
+needs_snapshot_create = pytest.mark.xfail(
+    not ctl_has_snapshot_create(), strict=True,
+    reason="blocksnapctl has no `snapshot create` yet (snapshots issue)")
+
+
+@needs_snapshot_create
 def test_snapshot_unit_command_fails_for_unknown_volume(daemon):
     argv = snapshot_unit_command("no-such-volume")
     argv[1:1] = ["--control", str(daemon.control_path)]
     p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    assert p.returncode != 0, p.stdout
-    assert p.stderr.startswith("blocksnapctl: "), p.stderr
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stderr.startswith("blocksnapctl: ") and "no-such-volume" in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+@needs_snapshot_create
+def test_snapshot_unit_command_succeeds_for_a_volume(daemon):
+    daemon.ctl("volume", "create", "db", "--size", "16M")
+    argv = snapshot_unit_command("db")
+    argv[1:1] = ["--control", str(daemon.control_path)]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    snap_id = p.stdout.strip()
+    assert daemon.ctl_json("snapshot", "show", snap_id)["state"] == "completed"
