@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -313,3 +314,47 @@ def test_default_control_path_without_environment(tmp_path):
     # A system daemon may answer as root; otherwise the message names the default path.
     if p.returncode != 0:
         assert f"cannot connect to blocksnapd at {expected}: " in one_error_line(p)
+
+
+# -- attached NBD clients -----------------------------------------------------------------
+
+def wait_until(condition, what, timeout=30):
+    """Bounded retry on a condition (the server registers a client just after the handshake
+    the client saw complete)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_clients_are_shown_and_delete_needs_force(daemon):
+    import nbd  # Debian's python3-libnbd, in /usr/bin/python3
+
+    vol_id = daemon.ctl("volume", "create", "demo", "--size", "4M").stdout.strip()
+    h = nbd.NBD()
+    try:
+        h.connect_uri(daemon.uri("demo"))
+        clients = wait_until(lambda: daemon.ctl_json("volume", "show", "demo")["clients"],
+                             "the client to be listed")
+        assert len(clients) == 1 and clients[0]["export"] == "demo"
+        assert clients[0]["address"].startswith("127.0.0.1:")
+        text = daemon.ctl("volume", "show", "demo").stdout
+        assert re.search(r"^Clients:\s+1$", text, re.M), text
+        assert "export demo since " in text
+
+        before = state_of(daemon)
+        p = daemon.ctl("volume", "delete", "demo", check=False)
+        assert p.returncode == 1
+        assert "connected client" in one_error_line(p)
+        assert state_of(daemon) == before
+
+        daemon.ctl("volume", "delete", "demo", "--force")
+        assert daemon.ctl_json("volume", "list") == []
+        assert not (daemon.data_dir / "volumes" / f"{vol_id}.img").exists()
+        with pytest.raises(nbd.Error):
+            h.pread(4096, 0)
+    finally:
+        del h  # closes the handle (the binding has no explicit close)
