@@ -257,19 +257,7 @@ void SnapshotJob::ReleaseWaiters(int res) {
 void SnapshotJob::Fail(const Status& why) {
   failed_.store(true, std::memory_order_release);
   ReleaseWaiters(0);
-  const uint64_t vol = volume_->id();
-  // The frozen chunks must be copied by the next snapshot: dirty again (durably) first, so a
-  // crash from here on is handled like any crash during a pending snapshot.
-  Status st = tracker_.Unfreeze(frozen_);
-  if (!st.ok())
-    spdlog::error("snapshot {}: restoring dirty chunks: {}", record().IdString(), st.message());
-  txn_.Clear();
-  auto dropped = StageDropVersion(map_, store_, txn_, vol, record_.version, volume_->chunk_size());
-  if (!dropped.ok()) {
-    spdlog::error("snapshot {}: dropping entries: {}; startup recovery will retry",
-                  record().IdString(), dropped.status().message());
-    txn_.Clear();
-  }
+  const std::string id = record().IdString();
   {
     std::lock_guard lock(rec_mu_);
     record_.state = std::string(kSnapError);
@@ -277,11 +265,24 @@ void SnapshotJob::Fail(const Status& why) {
     record_.chunks = 0;
     record_.added_bytes = 0;
   }
+  // Whatever goes wrong below leaves the record `pending` in RocksDB, which startup recovery
+  // turns into `error` the same way; until then the volume refuses new snapshots.
+  auto complain = [&](const char* what, const Status& st) {
+    needs_recovery_ = true;
+    spdlog::error("snapshot {}: {}: {}; startup recovery will finish it", id, what, st.message());
+  };
+  // The frozen chunks must be copied by the next snapshot: dirty again (durably) first.
+  if (Status st = tracker_.Unfreeze(frozen_); !st.ok())
+    return complain("restoring dirty chunks", st);
+  txn_.Clear();
+  auto dropped =
+      StageDropVersion(map_, store_, txn_, volume_->id(), record_.version, volume_->chunk_size());
+  if (!dropped.ok()) {
+    txn_.Clear();
+    return complain("dropping its entries", dropped.status());
+  }
   txn_.batch().Put(db_.cf(Cf::kMeta), record_.Key(), EncodeSnapshotRecord(record()));
-  auto committed = store_.Commit(txn_);
-  if (!committed.ok())
-    spdlog::error("snapshot {}: recording the failure: {}; startup recovery will retry",
-                  record().IdString(), committed.status().message());
+  if (auto c = store_.Commit(txn_); !c.ok()) complain("recording the failure", c.status());
   txn_.Clear();
 }
 

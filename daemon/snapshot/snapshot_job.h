@@ -58,6 +58,9 @@ class SnapshotJob {
   // The record with current progress.
   SnapshotRecord record() const;
   bool finished() const;
+  // True when the job failed and could not record or undo that (a RocksDB error): the
+  // volume must not take another snapshot before a restart's recovery has cleaned up.
+  bool needs_recovery() const { return needs_recovery_.load(); }
   // Blocks until the job has finished (completed, failed or cancelled); returns the record.
   SnapshotRecord Wait();
   // Stops the worker without completing; the snapshot stays pending in RocksDB.
@@ -99,6 +102,7 @@ class SnapshotJob {
   bool finished_ = false;
   std::atomic<bool> cancel_{false};
   std::atomic<bool> failed_{false};
+  std::atomic<bool> needs_recovery_{false};
 
   // Worker-only state.
   ChunkTxn txn_;

@@ -172,6 +172,10 @@ Result<SnapshotRecord> SnapshotManager::Create(uint64_t volume_id, const Tags& t
                 "% copied); retry when it has completed");
   }
 
+  if (vt.job_owner_ && vt.job_owner_->needs_recovery())
+    return Internal("snapshot " + vt.job_owner_->record().IdString() + " of volume " + vol.name() +
+                    " failed and could not be cleaned up; restart blocksnapd");
+
   SnapshotRecord rec;
   BS_ASSIGN_OR_RETURN(rec.id, db_.NextId("snap"));
   BS_ASSIGN_OR_RETURN(rec.version, db_.NextId("version/" + FormatVolumeId(volume_id)));
