@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 #include "bus/basic_codec.h"
 #include "bus/bus_errors.h"
@@ -111,20 +112,21 @@ Status BusClient::MessageError(int r) const {
                 std::string("malformed reply from blocksnapd: ") + std::strerror(r < 0 ? -r : r));
 }
 
-template <typename F>
-Status BusClient::CallManager(const char* method, F&& append, MessagePtr* reply) {
-  sd_bus_message* raw = nullptr;
-  int r = sd_bus_message_new_method_call(bus_.get(), &raw, nullptr, kManagerPath, kManagerInterface,
-                                         method);
-  MessagePtr call(raw);
-  if (r < 0) return MessageError(r);
-  if ((r = append(call.get())) < 0) return MessageError(r);
+int BusClient::NewManagerCall(const char* method, sd_bus_message** call) {
+  return sd_bus_message_new_method_call(bus_.get(), call, nullptr, kManagerPath, kManagerInterface,
+                                        method);
+}
+
+Status BusClient::Call(sd_bus_message* call, MessagePtr* reply) {
   BusError error;
   sd_bus_message* answer = nullptr;
-  r = sd_bus_call(bus_.get(), call.get(), 0, error.get(), &answer);
+  int r = sd_bus_call(bus_.get(), call, 0, error.get(), &answer);
   reply->reset(answer);
   if (r < 0) {
-    if (error.is_set()) return StatusFromBusError(error.get(), r);
+    // sd-bus reports local failures (the connection broke, a timeout) as "System.Error.E…"
+    // names made from the errno; only other names are answers from the daemon.
+    const bool local = !error.is_set() || std::string_view(error.name()).starts_with("System.");
+    if (!local) return StatusFromBusError(error.get(), r);
     return Status(Code::kIOError,
                   "lost the connection to blocksnapd at " + path_ + ": " + std::strerror(-r));
   }

@@ -57,12 +57,24 @@ class BusClient {
   // Wraps an already started connection (Connect makes one).
   BusClient(BusPtr bus, std::string path) : bus_(std::move(bus)), path_(std::move(path)) {}
 
- private:
-  // Calls a Manager method; on success *reply holds the answer. The arguments are appended
-  // by append(m) (may be null for none).
+  // The building block for further command groups (snapshots, policies): calls `method` of
+  // org.blocksnap1.Manager with the arguments append(m) adds (it returns sd-bus' result);
+  // on success *reply holds the answer. A daemon error comes back as its Status.
   template <typename F>
-  Status CallManager(const char* method, F&& append, MessagePtr* reply);
+  Status CallManager(const char* method, F&& append, MessagePtr* reply) {
+    sd_bus_message* call = nullptr;
+    int r = NewManagerCall(method, &call);
+    MessagePtr owned(call);
+    if (r >= 0) r = append(call);
+    if (r < 0) return MessageError(r);
+    return Call(call, reply);
+  }
+  // The Status for a reply that could not be read (negative errno r).
   Status MessageError(int r) const;
+
+ private:
+  int NewManagerCall(const char* method, sd_bus_message** call);
+  Status Call(sd_bus_message* call, MessagePtr* reply);
 
   BusPtr bus_;
   std::string path_;
