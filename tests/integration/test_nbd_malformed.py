@@ -253,9 +253,11 @@ def test_disconnect_with_requests_in_flight(env):
         r = session(daemon)
         for i in range(32):
             r.request(CMD_READ, i * MiB, MiB, handle=i)
+        # Away from the witness's blocks: these writes may still land after the close.
         for i in range(8):
-            r.request(CMD_WRITE, i * 65536, 65536, handle=100 + i, payload=os.urandom(65536))
-        r.request(CMD_WRITE, 0, MiB, handle=200, payload=b"partial")  # payload cut short
+            r.request(CMD_WRITE, 32 * MiB + i * 65536, 65536, handle=100 + i,
+                      payload=os.urandom(65536))
+        r.request(CMD_WRITE, 48 * MiB, MiB, handle=200, payload=b"partial")  # cut short
         r.close()
         ok()
 
