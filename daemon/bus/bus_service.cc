@@ -122,6 +122,9 @@ int BusService::Serve(sd_bus* bus) {
   int r = AddManagerObject(bus, &context_);
   if (r < 0) return r;
   if ((r = AddVolumeObjects(bus, &context_)) < 0) return r;
+  // org.freedesktop.DBus.ObjectManager at the root: GetManagedObjects lists every volume with
+  // its properties in one call, and InterfacesAdded/Removed follow VolumeCreated/Removed.
+  if ((r = sd_bus_add_object_manager(bus, nullptr, kManagerPath)) < 0) return r;
   // sd-bus synthesizes this local signal when the peer goes away; it is never sent over the
   // wire, so matching it installs nothing on a bus daemon.
   return sd_bus_match_signal(bus, nullptr, "org.freedesktop.DBus.Local",
@@ -212,34 +215,51 @@ int BusService::OnDisconnected(sd_bus_message* m, void* userdata,
   return 0;
 }
 
+void BusService::ForEachConnection(const char* what, const std::function<int(sd_bus*)>& emit) {
+  auto one = [&](sd_bus* bus) {
+    // A peer whose queue is full or that is going away misses a signal; that is its problem,
+    // never a reason to fail the call that caused it.
+    if (int r = emit(bus); r < 0)
+      spdlog::debug("emitting {}: {}, ignoring", what, std::strerror(-r));
+  };
+  if (bus_) one(bus_.get());
+  for (auto& [raw, owned] : peers_) one(raw);
+}
+
 void BusService::EmitVolumeSignal(const char* member, const VolumeRecord& record) {
   const std::string id = record.IdString();
   const std::string path = VolumeObjectPath(id);
-  auto emit = [&](sd_bus* bus) {
-    int r = sd_bus_emit_signal(bus, kManagerPath, kManagerInterface, member, "sso", id.c_str(),
-                               record.name.c_str(), path.c_str());
-    if (r < 0) spdlog::debug("emitting {}: {}, ignoring", member, std::strerror(-r));
-  };
-  if (bus_) emit(bus_.get());
-  for (auto& [raw, owned] : peers_) emit(raw);
+  ForEachConnection(member, [&](sd_bus* bus) {
+    return sd_bus_emit_signal(bus, kManagerPath, kManagerInterface, member, "sso", id.c_str(),
+                              record.name.c_str(), path.c_str());
+  });
 }
 
 void BusService::VolumeCreated(const VolumeRecord& record) {
   EmitVolumeSignal("VolumeCreated", record);
+  const std::string path = VolumeObjectPath(record.IdString());
+  ForEachConnection("InterfacesAdded",
+                    [&](sd_bus* bus) { return sd_bus_emit_object_added(bus, path.c_str()); });
 }
 
 void BusService::VolumeRemoved(const VolumeRecord& record) {
   EmitVolumeSignal("VolumeRemoved", record);
+  // Written out rather than sd_bus_emit_object_removed(), which asks the (now empty) fallback
+  // which interfaces the object had: the volume is already gone.
+  const std::string path = VolumeObjectPath(record.IdString());
+  ForEachConnection("InterfacesRemoved", [&](sd_bus* bus) {
+    return sd_bus_emit_signal(bus, kManagerPath, "org.freedesktop.DBus.ObjectManager",
+                              "InterfacesRemoved", "oas", path.c_str(), 4, kVolumeInterface,
+                              "org.freedesktop.DBus.Peer", "org.freedesktop.DBus.Introspectable",
+                              "org.freedesktop.DBus.Properties");
+  });
 }
 
 void BusService::VolumeChanged(const VolumeRecord& record, const char* property) {
   const std::string path = VolumeObjectPath(record.IdString());
-  auto emit = [&](sd_bus* bus) {
-    int r = sd_bus_emit_properties_changed(bus, path.c_str(), kVolumeInterface, property, nullptr);
-    if (r < 0) spdlog::debug("emitting PropertiesChanged: {}, ignoring", std::strerror(-r));
-  };
-  if (bus_) emit(bus_.get());
-  for (auto& [raw, owned] : peers_) emit(raw);
+  ForEachConnection("PropertiesChanged", [&](sd_bus* bus) {
+    return sd_bus_emit_properties_changed(bus, path.c_str(), kVolumeInterface, property, nullptr);
+  });
 }
 
 }  // namespace blocksnap

@@ -12,6 +12,7 @@
 #include <systemd/sd-event.h>
 #include <systemd/sd-id128.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -69,6 +70,8 @@ class BusService : public BusEvents {
   int Serve(sd_bus* bus);
   void AcceptPeer();
   void EmitVolumeSignal(const char* member, const VolumeRecord& record);
+  // Runs emit on the bus connection and on every peer; failures are logged at debug.
+  void ForEachConnection(const char* what, const std::function<int(sd_bus*)>& emit);
 
   static int OnAcceptReady(sd_event_source* source, int fd, uint32_t revents,
                            void* userdata) noexcept;

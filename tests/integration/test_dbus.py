@@ -158,6 +158,18 @@ def test_list_and_get_return_volume_dictionaries(bus_daemon):
     assert out.strip() == f'o "{volume_path(vol_id)}"'
 
 
+def test_object_manager_lists_volumes_with_properties(bus_daemon):
+    a = bus_daemon.ctl("volume", "create", "a", "--size", "4M", "--tag", "k=v").stdout.strip()
+    b = bus_daemon.ctl("volume", "create", "b", "--size", "8M").stdout.strip()
+    out = busctl(bus_daemon, "call", BUS_NAME, MANAGER, "org.freedesktop.DBus.ObjectManager",
+                 "GetManagedObjects").stdout
+    assert out.startswith("a{oa{sa{sv}}} 2 ")
+    for vol_id, name in ((a, "a"), (b, "b")):
+        assert f'"{volume_path(vol_id)}"' in out
+        assert f'"Name" s "{name}"' in out
+    assert '"Tags" a{ss} 1 "k" "v"' in out
+
+
 BUS_ERRORS = [
     ("GetVolume", ["string:nope"], "NotFound", "volume 'nope' not found"),
     ("DeleteVolume", ["string:nope", "boolean:false"], "NotFound", "volume 'nope' not found"),
@@ -303,6 +315,8 @@ def test_signals_on_create_tag_delete(bus_daemon):
         mon.wait_for(lambda line: "member=VolumeCreated" in line)
         assert mon.next_lines(3) == [f'   string "{vol_id}"', '   string "demo"',
                                      f'   object path "{volume_path(vol_id)}"']
+        mon.wait_for(lambda line: "member=InterfacesAdded" in line)
+        assert mon.next_lines(1) == [f'   object path "{volume_path(vol_id)}"']
 
         bus_daemon.ctl("volume", "tag", "demo", "k=v")
         line = mon.wait_for(lambda line: "member=PropertiesChanged" in line)
@@ -312,6 +326,8 @@ def test_signals_on_create_tag_delete(bus_daemon):
         bus_daemon.ctl("volume", "delete", "demo")
         mon.wait_for(lambda line: "member=VolumeRemoved" in line)
         assert mon.next_lines(1) == [f'   string "{vol_id}"']
+        mon.wait_for(lambda line: "member=InterfacesRemoved" in line)
+        assert mon.next_lines(1) == [f'   object path "{volume_path(vol_id)}"']
     finally:
         mon.close()
 
