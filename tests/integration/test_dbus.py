@@ -404,3 +404,38 @@ def test_other_users_may_read_but_not_change(tmp_path):
         if d.proc is not None:
             assert d.stop() == 0
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_daemons_own_user_may_change_things(tmp_path):
+    """blocksnapd run by an unprivileged user (as a user service would be): that user and root
+    may mutate, a third user may only read."""
+    base = tempfile.mkdtemp(prefix="blocksnap-user-")
+    os.chmod(base, 0o777)
+    d = Daemon(base)
+    base_args = d.args
+    d.args = lambda: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                      *base_args()]
+    old_umask = os.umask(0)  # the notify socket must be writable by the daemon's user
+    try:
+        d.start()
+    finally:
+        os.umask(old_umask)
+    try:
+        def ctl_as(uid, *args):
+            return run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", CTL,
+                        "--control", d.control_path, *args], check=False)
+
+        p = ctl_as(65534, "volume", "create", "theirs", "--size", "4M")
+        assert p.returncode == 0, p.stderr
+        d.ctl("volume", "tag", "theirs", "by=root")
+        before = d.ctl_json("volume", "list")
+        p = ctl_as(65533, "volume", "delete", "theirs")
+        assert p.returncode == 1 and "permission denied (user 65533" in p.stderr, p.stderr
+        assert ctl_as(65533, "--json", "volume", "list").returncode == 0
+        assert d.ctl_json("volume", "list") == before
+        assert ctl_as(65534, "volume", "delete", "theirs").returncode == 0
+        assert d.ctl_json("volume", "list") == []
+    finally:
+        if d.proc is not None:
+            assert d.stop() == 0, d.log_text()
+        shutil.rmtree(base, ignore_errors=True)
