@@ -29,6 +29,11 @@ class LoopState final : public ConnectionHost {
   nbd::ExportCatalog& catalog() noexcept override { return catalog_; }
 
   void Add(UniqueFd fd, std::string peer) {
+    if (loop_.stopping()) {
+      // Accepted just before the stop reached this loop: nobody would close it.
+      server_.ConnectionGone();
+      return;
+    }
     auto c = std::make_unique<Connection>(*this, loop_, std::move(fd), std::move(peer),
                                           Connection::Clock::now() + handshake_timeout_);
     Connection* raw = c.get();
@@ -216,8 +221,7 @@ Result<std::unique_ptr<NbdServer>> NbdServer::Start(const NbdServerOptions& opti
 }
 
 void NbdServer::Stop() {
-  if (stopped_) return;
-  stopped_ = true;
+  if (stopped_.exchange(true)) return;
   // Loop 0 first: once it stopped accepting, no handoff can reach a stopped loop.
   for (auto& loop : loops_) loop->StopAndJoin();
   acceptors_.clear();

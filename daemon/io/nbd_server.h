@@ -75,7 +75,7 @@ class NbdServer : public AttachedClients {
   std::vector<std::unique_ptr<io::LoopState*>> state_refs_;
   std::atomic<size_t> next_loop_{0};
   std::atomic<size_t> connections_{0};
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};
   bool unix_bound_ = false;
 
   struct Entry {

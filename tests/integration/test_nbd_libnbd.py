@@ -221,3 +221,42 @@ def test_cache_and_zero_length_requests(vol):
     h.trim(0, 512)
     h.flush()
     h.shutdown()
+
+
+def test_structured_read_sends_zero_blocks_as_holes(vol):
+    h = connect(vol.uri("v1"))
+    h.pwrite(b"z" * 8192, 64 * 1024)
+    chunks = []
+
+    def chunk(subbuf, offset, status, error):
+        chunks.append((offset, len(subbuf), status))
+        return 0
+
+    buf = h.pread_structured(256 * 1024, 0, chunk)
+    assert buf == bytes(64 * 1024) + b"z" * 8192 + bytes(256 * 1024 - 64 * 1024 - 8192)
+    assert sorted(chunks) == [(0, 64 * 1024, nbd.READ_HOLE),
+                              (64 * 1024, 8192, nbd.READ_DATA),
+                              (72 * 1024, 184 * 1024, nbd.READ_HOLE)]
+    # With DF the server must not fragment: one data chunk.
+    chunks.clear()
+    h.pread_structured(256 * 1024, 0, chunk, nbd.CMD_FLAG_DF)
+    assert chunks == [(0, 256 * 1024, nbd.READ_DATA)]
+    h.shutdown()
+
+
+def test_option_errors_keep_the_session(vol):
+    h = nbd.NBD()
+    h.set_opt_mode(True)
+    h.add_meta_context("base:allocation")
+    h.connect_uri(vol.uri("v1"))
+    h.set_export_name("no-such-volume")
+    with pytest.raises(nbd.Error):
+        h.opt_info()  # NBD_REP_ERR_UNKNOWN, negotiation goes on
+    with pytest.raises(nbd.Error):
+        h.opt_go()
+    assert h.aio_is_negotiating()
+    h.set_export_name("v1")
+    h.opt_go()
+    assert h.get_size() == SIZE
+    assert h.can_meta_context("base:allocation")
+    h.shutdown()
