@@ -93,7 +93,13 @@ void Connection::ArmRecv() noexcept {
 
 void Connection::OnRecv(int res) noexcept {
   recv_inflight_ = false;
-  if (closing_) return MaybeFinish();
+  if (closing_) {
+    if (payload_slot_) {
+      ReleaseSlot(*payload_slot_);
+      payload_slot_ = nullptr;
+    }
+    return MaybeFinish();
+  }
   if (res == 0) return Close("client disconnected");
   if (res < 0) {
     if (res == -EINTR || res == -EAGAIN) return ArmRecv();
@@ -322,7 +328,9 @@ void Connection::Close(const std::string& why) noexcept {
     queue_.clear();
     queue_head_ = head_sent_ = 0;
   }
-  if (payload_slot_) {
+  // A payload being received into its slot is released once that receive has completed:
+  // the kernel may still write into the slot's buffer until then.
+  if (payload_slot_ && !recv_inflight_) {
     ReleaseSlot(*payload_slot_);
     payload_slot_ = nullptr;
   }
