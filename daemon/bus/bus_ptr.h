@@ -52,7 +52,7 @@ class BusError {
   const char* message() const { return error_.message; }
 
  private:
-  sd_bus_error error_ = SD_BUS_ERROR_NULL;
+  sd_bus_error error_{};  // == SD_BUS_ERROR_NULL (a C compound literal, not C++)
 };
 
 }  // namespace blocksnap
