@@ -138,6 +138,14 @@ Result<std::shared_ptr<VolumeTracking>> SnapshotManager::Tracking(uint64_t volum
   return it->second;
 }
 
+io::WriteHookProvider SnapshotManager::WriteHookProvider() {
+  return [this](const Volume& v) -> std::shared_ptr<io::VolumeWriteHook> {
+    auto t = Tracking(v.id());
+    if (!t.ok()) return nullptr;
+    return std::move(t).value();
+  };
+}
+
 Status SnapshotManager::VolumeDeleted(uint64_t volume_id) {
   std::lock_guard lock(mu_);
   auto it = volumes_.find(volume_id);
@@ -167,11 +175,12 @@ Result<SnapshotRecord> SnapshotManager::Create(uint64_t volume_id, const Tags& t
   const Volume& vol = *vt.volume();
   if (vt.job_owner_ && !vt.job_owner_->finished()) {
     SnapshotRecord p = vt.job_owner_->record();
-    return Busy("snapshot " + p.IdString() + " of volume " + vol.name() + " is still pending (" +
-                std::to_string(static_cast<int>(p.Progress() * 100)) +
-                "% copied); retry when it has completed");
+    if (p.pending())
+      return Busy("snapshot " + p.IdString() + " of volume " + vol.name() + " is still pending (" +
+                  std::to_string(static_cast<int>(p.Progress() * 100)) +
+                  "% copied); retry when it has completed");
+    vt.job_owner_->Wait();  // completed or failed, and just finishing up
   }
-
   if (vt.job_owner_ && vt.job_owner_->needs_recovery())
     return Internal("snapshot " + vt.job_owner_->record().IdString() + " of volume " + vol.name() +
                     " failed and could not be cleaned up; restart blocksnapd");
@@ -190,13 +199,13 @@ Result<SnapshotRecord> SnapshotManager::Create(uint64_t volume_id, const Tags& t
   BS_RETURN_IF_ERROR(db_.Put(Cf::kMeta, rec.Key(), EncodeSnapshotRecord(rec)));
 
   DirtyTracker::Spare spare = vt.tracker().PrepareFreeze();
-  std::unique_ptr<SnapshotJob> old;
+  std::shared_ptr<SnapshotJob> old;
   const auto t0 = std::chrono::steady_clock::now();
   if (gate_) gate_->PauseWrites(volume_id);
   // --- writes paused: O(1) work only ---
   DirtyTracker::Frozen frozen = vt.tracker().Freeze(std::move(spare));
   const AtomicBitmap* frozen_bits = frozen.bits.get();
-  auto job = std::make_unique<SnapshotJob>(db_, map_, *store_, vt.volume(), vt.tracker(), rec,
+  auto job = std::make_shared<SnapshotJob>(db_, map_, *store_, vt.volume(), vt.tracker(), rec,
                                            std::move(frozen), options_.job);
   old = std::exchange(vt.job_owner_, std::move(job));
   vt.job_.store(vt.job_owner_.get(), std::memory_order_release);
@@ -243,20 +252,20 @@ Result<SnapshotRecord> SnapshotManager::Get(std::string_view id) const {
 }
 
 Result<SnapshotRecord> SnapshotManager::Wait(std::string_view id) {
-  SnapshotJob* job = nullptr;
-  std::shared_ptr<VolumeTracking> keep;  // keeps the job alive while we wait
+  std::shared_ptr<VolumeTracking> keep;  // the tracker the job uses outlives the job
+  std::shared_ptr<SnapshotJob> job;
   {
     std::lock_guard lock(mu_);
     BS_ASSIGN_OR_RETURN(SnapshotRecord r, Load(id));
-    if (!r.pending()) return r;
     auto it = volumes_.find(r.volume_id);
     if (it == volumes_.end() || !it->second->job_owner_ ||
         it->second->job_owner_->record().id != r.id)
-      return r;  // pending with no job here: recovery fails it at the next start
+      return r;  // no job here (if pending, recovery fails it at the next start)
     keep = it->second;
-    job = keep->job_owner_.get();
+    job = keep->job_owner_;
   }
-  // The job lives until the next snapshot of its volume, which cannot start while it runs.
+  // Until the job has finished, not just until its record left `pending`: a failing job is
+  // still cleaning up after it has set `error`.
   job->Wait();
   return Get(id);
 }

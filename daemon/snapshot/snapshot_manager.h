@@ -57,6 +57,9 @@ class SnapshotManager {
   Status AttachVolume(std::shared_ptr<Volume> volume, bool created_now);
   // The write hook of an attached volume (NotFound otherwise).
   Result<std::shared_ptr<VolumeTracking>> Tracking(uint64_t volume_id) const;
+  // For NbdServerOptions::write_hook: the attached volume's VolumeTracking, or nullptr
+  // (no hook) for a volume that is not attached. The manager must outlive the server.
+  io::WriteHookProvider WriteHookProvider();
   // The volume's record and file are gone: fails its pending snapshot, deletes its dirty
   // state, and frees the block map entries no remaining snapshot reads. Its snapshots stay.
   Status VolumeDeleted(uint64_t volume_id);

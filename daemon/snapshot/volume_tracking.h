@@ -51,7 +51,7 @@ class VolumeTracking : public io::VolumeWriteHook {
   const std::unique_ptr<DirtyTracker> tracker_;
   // The newest job of the volume (finished or not). Replaced only while the volume's writes
   // are paused, so a BeforeWrite never sees the job it is using destroyed.
-  std::unique_ptr<SnapshotJob> job_owner_;
+  std::shared_ptr<SnapshotJob> job_owner_;  // shared: Wait() holds it while it waits
   std::atomic<SnapshotJob*> job_{nullptr};
 };
 

@@ -108,6 +108,7 @@ void DirtyTracker::CommitterLoop() {
         StageDirtyWord(db_, b, volume_, gen, last_word, mirror_[last_word]);
       }
       st = db_.Write(b, /*sync=*/true);
+      commits_.fetch_add(1, std::memory_order_relaxed);
     }
 
     lock.lock();

@@ -96,6 +96,8 @@ class DirtyTracker {
   Status DeleteDurable();
   // Returns once every queued chunk has been committed (tests, shutdown).
   void WaitIdle();
+  // Group commits written so far (each one synced WriteBatch), for statistics and tests.
+  uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
 
  private:
   DirtyTracker(Db& db, uint64_t volume, uint64_t chunk_count);
@@ -126,6 +128,7 @@ class DirtyTracker {
   std::vector<WaitingWrite> waiters_;        // released by the next commit
   std::vector<WaitingWrite> spare_waiters_;  // reused buffer, swapped with waiters_
   bool committing_ = false;
+  std::atomic<uint64_t> commits_{0};
   bool stop_ = false;
   uint64_t generation_ = 1;
 

@@ -92,6 +92,39 @@ TEST_F(DirtyTest, GroupCommitAcrossConcurrentWriters) {
   EXPECT_EQ(t->DirtyChunks().size(), static_cast<size_t>(kThreads * kPerThread));
 }
 
+// Proceed runs on the committer thread; a waiter that blocks there holds the committer
+// mid-way, which lets the test queue writers deterministically "while a commit is in flight".
+class BlockingWaiter final : public WriteWaiter {
+ public:
+  void Proceed(int res) noexcept override {
+    res_.set_value(res);
+    release_.get_future().wait();
+  }
+  std::promise<int> res_;
+  std::promise<void> release_;
+};
+
+TEST_F(DirtyTest, WritersQueuedDuringACommitShareTheNextOne) {
+  auto t = Open(4096, true);
+  BlockingWaiter first;
+  ASSERT_EQ(t->MarkDirty(0, 0, &first), kWriteDeferred);
+  auto first_res = first.res_.get_future();
+  ASSERT_EQ(first_res.get(), 0);  // commit 1 is done; the committer is now held in Proceed
+  EXPECT_EQ(t->commits(), 1u);
+  std::vector<std::unique_ptr<SyncWaiter>> ws;
+  std::vector<int> rcs;
+  for (uint64_t c = 1; c <= 100; ++c) {
+    ws.push_back(std::make_unique<SyncWaiter>());
+    rcs.push_back(t->MarkDirty(c, c, ws.back().get()));
+    EXPECT_EQ(rcs.back(), kWriteDeferred);
+    EXPECT_FALSE(t->IsDirty(c));  // not durable yet: the write must wait
+  }
+  first.release_.set_value();
+  for (size_t i = 0; i < ws.size(); ++i) EXPECT_EQ(ws[i]->Resolve(rcs[i]), 0);
+  EXPECT_EQ(t->commits(), 2u);  // one synced batch for all 100 chunks
+  EXPECT_EQ(t->DirtyChunks().size(), 101u);
+}
+
 // Many waiters on the same clean chunk: all are released by one commit, none early.
 TEST_F(DirtyTest, SameChunkManyWaiters) {
   auto t = Open(64, true);

@@ -1,4 +1,5 @@
-#include <shared_mutex>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -189,21 +190,41 @@ TEST_F(SnapshotTest, CopyBeforeWriteKeepsOldBytes) {
   ExpectConsistent();
 }
 
-// A WriteGate like the I/O layer's: writers hold it shared from BeforeWrite to the end of
-// their data write; PauseWrites takes it exclusively and captures the image at the instant.
+// A WriteGate like the I/O layer's: a writer is admitted (Enter) before its BeforeWrite and
+// leaves (Exit) after its data write; PauseWrites stops admitting, waits for the admitted
+// ones, and captures the image at the instant.
 class TestGate : public WriteGate {
  public:
   explicit TestGate(std::function<void()> at_instant) : at_instant_(std::move(at_instant)) {}
   void PauseWrites(uint64_t) override {
-    mu_.lock();
+    std::unique_lock lock(mu_);
+    paused_ = true;
+    cv_.wait(lock, [&] { return in_flight_ == 0; });
     ++pauses;
     at_instant_();
   }
-  void ResumeWrites(uint64_t) override { mu_.unlock(); }
-  std::shared_mutex mu_;
+  void ResumeWrites(uint64_t) override {
+    std::lock_guard lock(mu_);
+    paused_ = false;
+    cv_.notify_all();
+  }
+  void Enter() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !paused_; });
+    ++in_flight_;
+  }
+  void Exit() {
+    std::lock_guard lock(mu_);
+    --in_flight_;
+    cv_.notify_all();
+  }
   int pauses = 0;
 
  private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool paused_ = false;
+  int in_flight_ = 0;
   std::function<void()> at_instant_;
 };
 
@@ -216,15 +237,18 @@ TEST_F(SnapshotTest, PointInTimeUnderConcurrentWrites) {
   std::vector<std::thread> writers;
   for (int t = 0; t < 3; ++t) {
     writers.emplace_back([&, t] {
-      auto vt = *mgr_->Tracking(v->id());
+      // The hook exactly as the NBD server gets it.
+      std::shared_ptr<io::VolumeWriteHook> hook = mgr_->WriteHookProvider()(*v);
+      ASSERT_NE(hook, nullptr);
       for (uint64_t i = 0; !stop.load(); ++i) {
         uint64_t c = (i * 7 + static_cast<uint64_t>(t) * 11) % 32;
         std::string data = Pattern(kChunk, c, i * 3 + static_cast<uint64_t>(t));
-        std::shared_lock lock(gate.mu_);
+        gate.Enter();
         SyncWaiter w;
-        ASSERT_EQ(w.Resolve(vt->BeforeWrite(c * kChunk, kChunk, w)), 0);
-        ASSERT_EQ(::pwrite(v->fd(), data.data(), kChunk, static_cast<off_t>(c * kChunk)),
+        EXPECT_EQ(w.Resolve(hook->BeforeWrite(c * kChunk, kChunk, w)), 0);
+        EXPECT_EQ(::pwrite(v->fd(), data.data(), kChunk, static_cast<off_t>(c * kChunk)),
                   static_cast<ssize_t>(kChunk));
+        gate.Exit();
       }
     });
   }
