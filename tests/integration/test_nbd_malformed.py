@@ -299,3 +299,48 @@ def test_connection_cap(daemon_factory, tmp_path):
     h.shutdown()
     for r in held:
         r.close()
+
+
+def test_oversized_option_closes_before_buffering(env):
+    daemon, ok = env
+    r = Raw(daemon)
+    r.start()
+    r.send(struct.pack(">QII", IHAVEOPT, OPT_GO, 0x7FFFFFFF) + b"x" * 1024)
+    assert r.closed()
+    ok()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_client_that_never_reads_replies_is_bounded(env):
+    """4 GiB of reads requested, no reply read: the server stops reading requests once its
+    per-connection budget is in flight instead of buffering replies without bound."""
+    daemon, ok = env
+    base = rss_kib(daemon.pid)
+    r = session(daemon)
+    r.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    r.s.setblocking(False)
+    sent = 0
+    try:
+        for i in range(4096):
+            r.s.send(struct.pack(">IHHQQI", REQUEST_MAGIC, 0, CMD_READ, i, (i % 64) * MiB, MiB))
+            sent += 1
+    except BlockingIOError:
+        pass  # the server stopped reading: exactly the point
+    # Wait (bounded) until the server has taken on its budget of reads: their buffers show.
+    deadline = time.monotonic() + 60
+    while rss_kib(daemon.pid) < base + 16 * 1024:
+        assert time.monotonic() < deadline, "the server never started on the reads"
+        ok()
+    for _ in range(20):
+        ok()  # other clients are served meanwhile
+        assert rss_kib(daemon.pid) < base + 400 * 1024, "memory grows with unread replies"
+    assert sent > 64
+    r.close()
+    ok()
