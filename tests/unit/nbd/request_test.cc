@@ -38,6 +38,19 @@ TEST(RequestParse, WrongMagic) {
   EXPECT_FALSE(ParseRequestHeader(reinterpret_cast<const uint8_t*>(h.data()), r));
 }
 
+TEST(RequestParse, GarbageAfterHandshakeIsRejected) {
+  // Every 28-byte window of text that is not a request: the magic check refuses it.
+  const std::string garbage = "GET / HTTP/1.1\r\nHost: example\r\n\r\n0123456789abcdef";
+  for (size_t i = 0; i + kRequestHeaderSize <= garbage.size(); ++i) {
+    Request r;
+    EXPECT_FALSE(ParseRequestHeader(reinterpret_cast<const uint8_t*>(garbage.data() + i), r));
+  }
+  // A reply magic echoed back is not a request either.
+  std::string echo = Wire().u32(kStructuredReplyMagic).u16(0).u16(0).u64(0).u64(0).u32(0);
+  Request r;
+  EXPECT_FALSE(ParseRequestHeader(reinterpret_cast<const uint8_t*>(echo.data()), r));
+}
+
 TEST(RequestParse, OversizedWritePayload) {
   Request r{.type = kCmdWrite, .length = kMaxPayload + 1};
   EXPECT_TRUE(PayloadTooLarge(r));
