@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "bus/bus_errors.h"
@@ -166,6 +167,7 @@ void BusService::AcceptPeer() {
   if (r >= 0) r = sd_bus_start(bus.get());
   if (r >= 0) r = sd_bus_attach_event(bus.get(), event_, SD_EVENT_PRIORITY_NORMAL);
   if (r >= 0) r = Serve(bus.get());
+  if (r >= 0) r = sd_bus_add_filter(bus.get(), nullptr, OnPeerHello, this);
   if (r < 0) {
     spdlog::warn("setting up a control connection: {}, ignoring", std::strerror(-r));
     return;
@@ -199,6 +201,24 @@ int BusService::OnPostIteration(sd_event_source* /*source*/, void* userdata) noe
     spdlog::warn("processing control connections: {}, ignoring", e.what());
   }
   return 0;
+}
+
+// busctl (and any sd-bus or libdbus client opened as a bus client) starts every connection
+// with org.freedesktop.DBus.Hello and gives up unless it gets a unique name back. Answering
+// just that call, with a name of our making, lets `busctl --address=unix:path=CONTROL`
+// introspect, call and read properties on the private socket. No other bus-daemon method is
+// emulated; a filter rather than an object keeps /org/freedesktop/DBus out of the tree.
+int BusService::OnPeerHello(sd_bus_message* m, void* userdata,
+                            sd_bus_error* /*ret_error*/) noexcept {
+  if (!sd_bus_message_is_method_call(m, "org.freedesktop.DBus", "Hello") ||
+      std::string_view(sd_bus_message_get_path(m) ? sd_bus_message_get_path(m) : "") !=
+          "/org/freedesktop/DBus")
+    return 0;  // not ours: let sd-bus dispatch it
+  auto* self = static_cast<BusService*>(userdata);
+  const std::string unique = ":1." + std::to_string(++self->hello_count_);
+  int r = sd_bus_reply_method_return(m, "s", unique.c_str());
+  if (r < 0) spdlog::debug("answering Hello: {}, ignoring", std::strerror(-r));
+  return 1;  // handled
 }
 
 int BusService::OnDisconnected(sd_bus_message* m, void* userdata,

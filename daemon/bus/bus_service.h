@@ -76,6 +76,7 @@ class BusService : public BusEvents {
   static int OnAcceptReady(sd_event_source* source, int fd, uint32_t revents,
                            void* userdata) noexcept;
   static int OnPostIteration(sd_event_source* source, void* userdata) noexcept;
+  static int OnPeerHello(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept;
   static int OnDisconnected(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept;
 
   sd_event* event_;
@@ -89,9 +90,11 @@ class BusService : public BusEvents {
   dev_t socket_dev_ = 0;
   ino_t socket_ino_ = 0;
   EventSourcePtr accept_source_;
-  EventSourcePtr post_source_;       // see OnPostIteration
-  BusPtr bus_;                       // system or user bus; null when not on one
-  std::map<sd_bus*, BusPtr> peers_;  // private-socket connections, by their handle
+  EventSourcePtr post_source_;  // see OnPostIteration
+  BusPtr bus_;                  // system or user bus; null when not on one
+  std::map<sd_bus*, BusPtr> peers_;
+  uint64_t hello_count_ = 0;  // for the unique names handed out by OnPeerHello  // private-socket
+                              // connections, by their handle
 };
 
 }  // namespace blocksnap

@@ -258,6 +258,21 @@ def test_introspection_matches_docs(bus_daemon):
         "docs/org.blocksnap1.xml is out of date: rerun this test with BLOCKSNAP_UPDATE_DOCS=1")
 
 
+def test_busctl_works_on_the_private_socket(daemon):
+    address = f"--address=unix:path={daemon.control_path}"
+    out = run(["busctl", address, "call", BUS_NAME, MANAGER, MANAGER_IFACE, "CreateVolume",
+               "stta{ss}", "p2p", str(4 << 20), "0", "0"]).stdout
+    vol_id = re.search(r'"(vol-[0-9a-f]{16})"', out).group(1)
+    assert MANAGER_IFACE in run(["busctl", address, "introspect", BUS_NAME, MANAGER]).stdout
+    assert volume_path(vol_id) in run(["busctl", address, "tree", BUS_NAME]).stdout
+    out = run(["busctl", address, "get-property", BUS_NAME, volume_path(vol_id), VOLUME_IFACE,
+               "Name"]).stdout
+    assert out.strip() == 's "p2p"'
+    p = run(["busctl", address, "call", BUS_NAME, MANAGER, MANAGER_IFACE, "GetVolume", "s",
+             "nope"], check=False)
+    assert p.returncode != 0 and "volume 'nope' not found" in p.stderr
+
+
 # -- signals --------------------------------------------------------------------------------
 
 class Monitor:
