@@ -146,17 +146,25 @@ int BusService::OnAcceptReady(sd_event_source* /*source*/, int /*fd*/, uint32_t 
 void BusService::AcceptPeer() {
   UniqueFd fd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
   if (!fd) {
-    if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-      spdlog::warn("accepting a control connection: {}, ignoring", std::strerror(errno));
+    const int err = errno;
+    if (err == EMFILE || err == ENFILE) {
+      // The pending connection stays queued and would wake us in a busy loop: stop
+      // accepting until a peer goes away (OnDisconnected turns accepting back on).
+      spdlog::warn("accepting a control connection: {}, pausing until one closes",
+                   std::strerror(err));
+      sd_event_source_set_enabled(accept_source_.get(), SD_EVENT_OFF);
+    } else if (err != EAGAIN && err != EINTR && err != ECONNABORTED) {
+      spdlog::warn("accepting a control connection: {}, ignoring", std::strerror(err));
+    }
     return;
   }
   sd_bus* raw = nullptr;
   int r = sd_bus_new(&raw);
   BusPtr bus(raw);
   if (r >= 0 && (r = sd_bus_set_fd(bus.get(), fd.get(), fd.get())) >= 0) fd.release();
-  // Server side of a direct connection: no Hello, no bus name. Anonymous authentication is
-  // accepted besides EXTERNAL because permission is checked per call from SO_PEERCRED, not
-  // at connect time.
+  // Server side of a direct connection: no bus name (OnPeerHello answers clients that say
+  // Hello anyway). Anonymous authentication is accepted besides EXTERNAL because permission
+  // is checked per call from SO_PEERCRED, not at connect time.
   if (r >= 0) r = sd_bus_set_server(bus.get(), 1, server_id_);
   if (r >= 0) r = sd_bus_set_anonymous(bus.get(), 1);
   // Replies and signals carry our well-known name as sender, as on a bus: libdbus clients
@@ -231,6 +239,7 @@ int BusService::OnDisconnected(sd_bus_message* m, void* userdata,
     self->bus_.reset();
   } else if (self->peers_.erase(bus) > 0) {
     spdlog::debug("control connection closed ({} open)", self->peers_.size());
+    if (self->accept_source_) sd_event_source_set_enabled(self->accept_source_.get(), SD_EVENT_ON);
   }
   return 0;
 }
