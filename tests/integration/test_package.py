@@ -3,7 +3,8 @@ are what a Debian service needs, lintian finds no errors, and the daemon and blo
 extracted from it (dpkg-deb -x into a temp root) work against a temp data dir.
 
 The build compiles the whole tree (several minutes on a shared 2-core box), so this module
-runs only when asked: BLOCKSNAP_PACKAGE_TEST=1 tests/run.sh -m package (marker `package`)."""
+runs only when asked: BLOCKSNAP_PACKAGE_TEST=1 tests/run.sh -m package (marker `package`).
+BLOCKSNAP_DEB=path/to/blocksnap_*.deb tests that package instead of building one."""
 import gzip
 import json
 import os
@@ -24,6 +25,8 @@ TIMEOUT = 60
 
 @pytest.fixture(scope="module")
 def deb(tmp_path_factory):
+    if os.environ.get("BLOCKSNAP_DEB"):  # a .deb built earlier by packaging/build-deb.sh
+        return pathlib.Path(os.environ["BLOCKSNAP_DEB"])
     out = tmp_path_factory.mktemp("debs")
     p = subprocess.run([str(REPO / "packaging" / "build-deb.sh"), str(out)],
                        capture_output=True, text=True, timeout=3600)
