@@ -1,0 +1,73 @@
+#include "scheduler/policy_loader.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "policy/zoneinfo_files.h"
+
+namespace blocksnap::scheduler {
+namespace {
+
+policy::Diagnostic FileError(const std::string& file, std::string reason) {
+  return {{file, 1, 1}, std::move(reason)};
+}
+
+}  // namespace
+
+std::vector<std::string> ListPolicyFiles(const std::string& dir, std::vector<std::string>* errors) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return files;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    errors->push_back("cannot list the policy directory: " + ec.message());
+    return files;
+  }
+  for (const fs::directory_entry& e : it) {
+    if (e.path().extension() == ".yaml" && e.is_regular_file(ec)) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+policy::PolicySet LoadPolicyFiles(const std::vector<std::string>& files) {
+  std::vector<policy::PolicyFileText> texts;
+  std::vector<policy::Diagnostic> read_errors;
+  for (const std::string& file : files) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(file, ec);
+    if (ec) {
+      read_errors.push_back(FileError(file, "cannot read: " + ec.message()));
+      continue;
+    }
+    if (size > policy::kMaxPolicyFileBytes) {
+      read_errors.push_back(FileError(file, "file larger than 1 MiB"));
+      continue;
+    }
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream body;
+    body << in.rdbuf();
+    if (!in && !in.eof()) {
+      read_errors.push_back(FileError(file, "cannot read"));
+      continue;
+    }
+    texts.push_back({file, body.str()});
+  }
+  policy::ZoneinfoFiles zones;
+  policy::PolicySet set = policy::ParsePolicyFiles(std::move(texts), zones);
+  set.errors.insert(set.errors.begin(), read_errors.begin(), read_errors.end());
+  return set;
+}
+
+policy::PolicySet LoadPolicyDir(const std::string& dir) {
+  std::vector<std::string> list_errors;
+  std::vector<std::string> files = ListPolicyFiles(dir, &list_errors);
+  policy::PolicySet set = LoadPolicyFiles(files);
+  for (const std::string& e : list_errors) set.errors.insert(set.errors.begin(), FileError(dir, e));
+  return set;
+}
+
+}  // namespace blocksnap::scheduler

@@ -1,0 +1,288 @@
+#include "scheduler/scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "policy/describe.h"
+#include "policy/merge.h"
+#include "scheduler/policy_loader.h"
+#include "scheduler/snapshot_executor.h"
+#include "scheduler/state_store.h"
+#include "service/log_fields.h"
+
+namespace blocksnap::scheduler {
+namespace {
+
+// The timer is armed this much late at most; slots are whole seconds.
+constexpr uint64_t kTimerAccuracyUsec = 100'000;
+
+void LogAction(const policy::Action& a) {
+  LogFields fields{
+      {kLogPolicy, a.policy}, {kLogVolume, a.volume_name}, {kLogSnapshot, a.snapshot_id}};
+  if (a.error.empty())
+    spdlog::info("policy: {}", a.ToString());
+  else
+    spdlog::warn("policy: {}", a.ToString());
+}
+
+}  // namespace
+
+std::string RunResult::Summary() const {
+  std::string counts =
+      std::to_string(created) + " created, " + std::to_string(deleted) + " deleted";
+  if (failed == 0) return "ok: " + counts;
+  return "failed: " + counts + ", " + std::to_string(failed) + " failed (" + first_error + ")";
+}
+
+Scheduler::Scheduler(sd_event* event, SchedulerOptions options, Db& db, VolumeManager& volumes,
+                     SnapshotManager& snapshots, std::unique_ptr<MainQueue> main)
+    : event_(event),
+      options_(std::move(options)),
+      db_(db),
+      volumes_(volumes),
+      snapshots_(snapshots),
+      clock_(options_.test_clock ? MakeTestClock(*options_.test_clock) : MakeSystemClock()),
+      main_(std::move(main)),
+      policies_(std::make_shared<std::vector<policy::Policy>>()),
+      worker_(std::make_unique<Worker>()) {}
+
+Result<std::unique_ptr<Scheduler>> Scheduler::Start(sd_event* event, SchedulerOptions options,
+                                                    Db& db, VolumeManager& volumes,
+                                                    SnapshotManager& snapshots) {
+  BS_ASSIGN_OR_RETURN(policy::SchedulerState state, LoadState(db));
+  BS_ASSIGN_OR_RETURN(std::unique_ptr<MainQueue> main, MainQueue::Create(event));
+  auto s = std::make_unique<Scheduler>(event, options, db, volumes, snapshots, std::move(main));
+  s->state_ = std::move(state);
+  if (s->has_test_clock())
+    spdlog::warn("scheduler: TEST CLOCK at {}: time moves only by Testing.SetTime",
+                 policy::FormatTimestamp(s->Now()));
+  s->Reload(options.policy_dir);
+  return s;
+}
+
+Scheduler::~Scheduler() {
+  timer_.reset();
+  worker_.reset();
+}
+
+void Scheduler::Install(policy::PolicySet set) {
+  std::vector<std::string> errors;
+  for (const policy::Diagnostic& d : set.errors) {
+    errors.push_back(d.ToString());
+    spdlog::error("policy file skipped: {}", d.ToString());
+  }
+  for (const policy::Policy& p : set.policies) {
+    LogFields fields{{kLogPolicy, p.name}};
+    spdlog::info("policy {} loaded from {} ({}, {} schedule(s))", p.name, p.where.file,
+                 p.enabled ? "enabled" : "disabled", p.schedules.size());
+  }
+  std::lock_guard lock(mu_);
+  policies_ = std::make_shared<const std::vector<policy::Policy>>(std::move(set.policies));
+  load_errors_ = std::move(errors);
+}
+
+std::vector<std::string> Scheduler::Reload(const std::string& policy_dir,
+                                           std::function<void()> done) {
+  options_.policy_dir = policy_dir;
+  Install(LoadPolicyDir(policy_dir));
+  spdlog::info("scheduler: {} polic(ies) from {}", policy_count(), policy_dir);
+  QueueTick([done = std::move(done)](Result<std::vector<policy::Action>>) {
+    if (done) done();
+  });
+  ArmTimer();
+  return load_errors();
+}
+
+std::vector<std::string> Scheduler::load_errors() const {
+  std::lock_guard lock(mu_);
+  return load_errors_;
+}
+
+size_t Scheduler::policy_count() const {
+  return policies()->size();
+}
+
+Scheduler::PolicyList Scheduler::policies() const {
+  std::lock_guard lock(mu_);
+  return policies_;
+}
+
+void Scheduler::QueueTick(ActionsDone done) {
+  worker_->Post([this, done = std::move(done)]() mutable {
+    std::vector<policy::Action> actions = RunTick();
+    if (done)
+      main_->Post([done = std::move(done), actions = std::move(actions)]() mutable {
+        done(std::move(actions));
+      });
+  });
+}
+
+std::vector<policy::Action> Scheduler::RunTick() {
+  const policy::TimePoint now = clock_->Now();
+  PolicyList list = policies();
+  policy::SchedulerState state;
+  {
+    std::lock_guard lock(mu_);
+    state = state_;
+  }
+  SnapshotExecutor executor(db_, snapshots_, volumes_, clock_->settable(),
+                            [this](const policy::SchedulerState& saved) {
+                              std::lock_guard lock(mu_);
+                              state_ = saved;
+                            });
+  std::vector<policy::Action> actions =
+      policy::Tick(*list, state, VolumeInfos(volumes_), executor, now);
+  Record(actions, now);
+  return actions;
+}
+
+void Scheduler::Record(const std::vector<policy::Action>& actions, policy::TimePoint now) {
+  std::map<std::string, RunResult> runs;
+  for (const policy::Action& a : actions) {
+    LogAction(a);
+    RunResult& r = runs[a.policy];
+    r.at = now;
+    if (!a.error.empty()) {
+      if (r.failed++ == 0) r.first_error = a.error;
+    } else if (a.kind == policy::Action::Kind::kCreate) {
+      ++r.created;
+    } else {
+      ++r.deleted;
+    }
+  }
+  for (const auto& [name, r] : runs) {
+    LogFields fields{{kLogPolicy, name}};
+    spdlog::info("policy {} ran at {}: {}", name, policy::FormatTimestamp(now), r.Summary());
+  }
+  std::lock_guard lock(mu_);
+  for (auto& [name, r] : runs) last_runs_[name] = std::move(r);
+}
+
+void Scheduler::ArmTimer() {
+  if (clock_->settable()) return;
+  std::optional<policy::TimePoint> next = policy::NextWake(*policies(), clock_->Now());
+  if (!next) {
+    if (timer_) sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
+    return;
+  }
+  const uint64_t usec = static_cast<uint64_t>(next->time_since_epoch().count()) * 1'000'000;
+  if (!timer_) {
+    sd_event_source* raw = nullptr;
+    int r =
+        sd_event_add_time(event_, &raw, CLOCK_REALTIME, usec, kTimerAccuracyUsec, OnTimer, this);
+    if (r < 0) {
+      spdlog::error("scheduler: cannot arm its timer: {}; policies will not run", strerror(-r));
+      return;
+    }
+    timer_.reset(raw);
+  } else {
+    sd_event_source_set_time(timer_.get(), usec);
+    sd_event_source_set_enabled(timer_.get(), SD_EVENT_ONESHOT);
+  }
+  spdlog::debug("scheduler: next wake at {}", policy::FormatTimestamp(*next));
+}
+
+int Scheduler::OnTimer(sd_event_source*, uint64_t, void* userdata) noexcept {
+  auto* s = static_cast<Scheduler*>(userdata);
+  try {
+    s->QueueTick(nullptr);
+    s->ArmTimer();
+  } catch (const std::exception& e) {
+    spdlog::error("scheduler: {}, ignoring", e.what());
+  }
+  return 0;
+}
+
+std::vector<PolicyStatus> Scheduler::List() const {
+  PolicyList list = policies();
+  std::vector<policy::VolumeInfo> volumes = VolumeInfos(volumes_);
+  const policy::TimePoint now = clock_->Now();
+  std::lock_guard lock(mu_);
+  std::vector<PolicyStatus> out;
+  for (const policy::Policy& p : *list) {
+    PolicyStatus st;
+    st.policy = p;
+    for (const policy::VolumeInfo& v : volumes)
+      if (policy::MatchesTarget(p, v.tags)) st.volumes.push_back(v.name);
+    for (const policy::Schedule& s : p.schedules) {
+      auto it = state_.last_slot.find({p.name, s.name});
+      if (it != state_.last_slot.end()) st.last_slot[s.name] = it->second;
+    }
+    if (auto it = last_runs_.find(p.name); it != last_runs_.end()) st.last_run = it->second;
+    if (p.enabled) st.next_run = policy::NextWake({p}, now);
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+Result<PolicyStatus> Scheduler::Get(const std::string& name) const {
+  for (PolicyStatus& st : List())
+    if (st.policy.name == name) return std::move(st);
+  return NotFound("no policy '" + name + "'");
+}
+
+Result<std::string> Scheduler::Describe(const std::string& name) const {
+  BS_ASSIGN_OR_RETURN(PolicyStatus st, Get(name));
+  return policy::DescribePolicy(st.policy, clock_->Now());
+}
+
+Result<policy::Plan> Scheduler::Plan(int days) const {
+  if (days < 1 || days > 366) return InvalidArgument("days must be 1..366");
+  policy::PlanInput in;
+  in.policies = *policies();
+  in.volumes = VolumeInfos(volumes_);
+  BS_ASSIGN_OR_RETURN(std::vector<SnapshotRecord> records, snapshots_.List());
+  in.snapshots = SnapshotInfos(records, clock_->settable());
+  {
+    std::lock_guard lock(mu_);
+    in.state = state_;
+  }
+  in.start = clock_->Now();
+  in.days = days;
+  return policy::MakePlan(in);
+}
+
+Status Scheduler::RunPolicy(const std::string& name, const std::string& schedule,
+                            ActionsDone done) {
+  PolicyList list = policies();
+  auto it = std::find_if(list->begin(), list->end(),
+                         [&](const policy::Policy& p) { return p.name == name; });
+  if (it == list->end()) return NotFound("no policy '" + name + "'");
+  if (!it->enabled) return Busy("policy '" + name + "' is disabled");
+  if (!schedule.empty() &&
+      std::none_of(it->schedules.begin(), it->schedules.end(),
+                   [&](const policy::Schedule& s) { return s.name == schedule; }))
+    return NotFound("policy '" + name + "' has no schedule '" + schedule + "'");
+  worker_->Post([this, list, policy = *it, schedule, done = std::move(done)]() mutable {
+    const policy::TimePoint now = clock_->Now();
+    SnapshotExecutor executor(db_, snapshots_, volumes_, clock_->settable(), nullptr);
+    auto actions = policy::RunNow(policy, schedule, VolumeInfos(volumes_), executor, now);
+    Result<std::vector<policy::Action>> result = Internal("");
+    if (actions) {
+      spdlog::info("policy {} run by request", policy.name);
+      Record(*actions, now);
+      result = std::move(*actions);
+    } else {
+      result = Busy(actions.error().message);
+    }
+    main_->Post([done = std::move(done), result = std::move(result)]() mutable {
+      done(std::move(result));
+    });
+  });
+  return Status::Ok();
+}
+
+Status Scheduler::SetTime(policy::TimePoint t, ActionsDone done) {
+  if (!clock_->settable()) return Busy("the scheduler does not run on a test clock");
+  worker_->Post([this, t, done = std::move(done)]() mutable {
+    clock_->Set(t);
+    std::vector<policy::Action> actions = RunTick();
+    main_->Post([done = std::move(done), actions = std::move(actions)]() mutable {
+      done(std::move(actions));
+    });
+  });
+  return Status::Ok();
+}
+
+}  // namespace blocksnap::scheduler
