@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# Builds the blocksnap .deb into OUTDIR:   packaging/build-deb.sh [--lintian] OUTDIR
+# Builds the blocksnap .deb into OUTDIR:
+#   packaging/build-deb.sh [--lintian] [--worktree] OUTDIR
 #
 # Debian tools want debian/ at the top of the source tree, and the repository keeps it in
-# packaging/debian/. So the script copies the working tree (tracked and untracked files,
-# minus what .gitignore ignores, e.g. build directories) to a temp dir, puts
-# packaging/debian there as ./debian, and runs `dpkg-buildpackage -us -uc -b` in it. The
-# repository itself is never written to. Build dependencies: see packaging/debian/control
+# packaging/debian/. So the script exports the source to a temp dir (the committed HEAD, as
+# `git archive` gives it; with --worktree the working tree instead: tracked and untracked
+# files minus what .gitignore ignores, e.g. build directories), puts packaging/debian there as
+# ./debian, and runs `dpkg-buildpackage -us -uc -b` in it. The repository itself is never
+# written to. Build dependencies: see packaging/debian/control
 # (scripts/install-deps.sh test installs them). With --lintian, lintian checks the result
 # and the script fails on any lintian error.
 set -euo pipefail
 
 lintian=0
-if [[ ${1:-} == --lintian ]]; then
-  lintian=1
+worktree=0
+while [[ ${1:-} == --* ]]; do
+  case $1 in
+    --lintian) lintian=1 ;;
+    --worktree) worktree=1 ;;
+    *) echo "usage: $0 [--lintian] [--worktree] OUTDIR" >&2; exit 2 ;;
+  esac
   shift
-fi
+done
 if [[ $# -ne 1 ]]; then
-  echo "usage: $0 [--lintian] OUTDIR" >&2
+  echo "usage: $0 [--lintian] [--worktree] OUTDIR" >&2
   exit 2
 fi
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,18 +37,22 @@ trap 'rm -rf "$work"' EXIT
 src=$work/blocksnap-$upstream
 mkdir -p "$src"
 
-# The working tree as git sees it, without ignored files; files deleted but not yet
-# committed are skipped.
-(
-  cd "$repo"
-  git ls-files -z --cached --others --exclude-standard |
-    while IFS= read -r -d '' f; do [[ -f $f || -L $f ]] && printf '%s\0' "$f"; done |
-    tar --null -T - -cf -
-) | tar -xf - -C "$src"
+if ((worktree)); then
+  # The working tree as git sees it, without ignored files; files deleted but not yet
+  # committed are skipped.
+  (
+    cd "$repo"
+    git ls-files -z --cached --others --exclude-standard |
+      while IFS= read -r -d '' f; do [[ -f $f || -L $f ]] && printf '%s\0' "$f"; done |
+      tar --null -T - -cf -
+  ) | tar -xf - -C "$src"
+else
+  git -C "$repo" archive --format=tar HEAD | tar -xf - -C "$src"
+fi
 rm -rf "$src/debian"
-cp -r "$repo/packaging/debian" "$src/debian"
+cp -r "$src/packaging/debian" "$src/debian"
 
-echo "build-deb: building blocksnap $version in $src"
+echo "build-deb: building blocksnap $version ($( ((worktree)) && echo working tree || git -C "$repo" rev-parse --short HEAD)) in $src"
 (
   cd "$src"
   export DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=$(nproc)}"
