@@ -45,7 +45,8 @@ void SnapshotJob::Start() {
 }
 
 bool SnapshotJob::NeedsCopy(uint64_t first, uint64_t last) const noexcept {
-  if (failed_.load(std::memory_order_acquire)) return false;
+  // After the sweep (or a failure) the hot path is one load, not a scan of two bitmaps.
+  if (settled_.load(std::memory_order_acquire)) return false;
   for (uint64_t w = first >> 6; w <= last >> 6; ++w) {
     uint64_t todo = frozen_.bits->Word(w) & ~copied_.Word(w);
     if (todo & AtomicBitmap::RangeMask(w, first, last)) return true;
@@ -164,6 +165,7 @@ Status SnapshotJob::Sweep() {
       std::lock_guard lock(mu_);
       if (queue_.empty()) {
         closed_ = true;
+        settled_.store(true, std::memory_order_release);
         break;
       }
     }
@@ -184,7 +186,10 @@ Status SnapshotJob::ServeQueue() {
     for (uint64_t c = w.first; st.ok() && c <= w.last; ++c)
       if (frozen_.bits->Test(c) && !copied_.Test(c)) st = CopyChunk(c);
     // A failed copy dooms the snapshot, not the write: it proceeds either way.
-    if (!st.ok()) failed_.store(true, std::memory_order_release);
+    if (!st.ok()) {
+      failed_.store(true, std::memory_order_release);
+      settled_.store(true, std::memory_order_release);
+    }
     int r = tracker_.MarkDirty(w.first, w.last, w.waiter);
     if (r != kWriteDeferred) w.waiter->Proceed(r);
   }
@@ -245,6 +250,7 @@ void SnapshotJob::ReleaseWaiters(int res) {
   {
     std::lock_guard lock(mu_);
     closed_ = true;
+    settled_.store(true, std::memory_order_release);
     std::swap(list, queue_);
     queued_.store(false);
   }
@@ -256,6 +262,7 @@ void SnapshotJob::ReleaseWaiters(int res) {
 
 void SnapshotJob::Fail(const Status& why) {
   failed_.store(true, std::memory_order_release);
+  settled_.store(true, std::memory_order_release);
   ReleaseWaiters(0);
   const std::string id = record().IdString();
   {

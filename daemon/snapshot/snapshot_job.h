@@ -102,6 +102,7 @@ class SnapshotJob {
   bool finished_ = false;
   std::atomic<bool> cancel_{false};
   std::atomic<bool> failed_{false};
+  std::atomic<bool> settled_{false};  // no chunk needs copy-before-write any more
   std::atomic<bool> needs_recovery_{false};
 
   // Worker-only state.

@@ -1,5 +1,7 @@
+#include <sys/stat.h>
 #include <condition_variable>
 #include <mutex>
+
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -36,6 +38,13 @@ TEST_F(SnapshotTest, FirstSnapshotStoresOnlyWrittenChunks) {
   EXPECT_EQ(s.tags.at("k"), "v");
   EXPECT_EQ(StoredChunks(), 3u);
   EXPECT_EQ(Dump(s), Image(*v));
+  // The dump is sparse: only the 3 chunks are allocated.
+  std::string path = (dir_ / "sparse.raw").string();
+  ASSERT_TRUE(mgr_->Dump(s.IdString(), path).ok());
+  struct stat sb {};
+  ASSERT_EQ(::stat(path.c_str(), &sb), 0);
+  EXPECT_EQ(static_cast<uint64_t>(sb.st_size), 16 * kMiB);
+  EXPECT_LE(static_cast<uint64_t>(sb.st_blocks) * 512, 3 * kChunk + 64 * 1024);
   auto st = mgr_->Stats();
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->chunks, 3u);
