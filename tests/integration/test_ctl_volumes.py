@@ -6,8 +6,10 @@ one-line message and changes nothing; usage errors exit 2; the not-running messa
 """
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -299,9 +301,16 @@ def test_control_path_from_environment(daemon):
 
 def test_default_control_path_follows_xdg_runtime_dir(tmp_path):
     env = {"XDG_RUNTIME_DIR": str(tmp_path), "BLOCKSNAP_CONTROL": ""}
-    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                        str(CTL), "volume", "list"], capture_output=True, text=True,
-                       timeout=120, env=dict(os.environ, **env))
+    # A copy any user may run: the build tree may sit where "nobody" cannot enter.
+    bindir = tempfile.mkdtemp(prefix="blocksnap-bin-")
+    try:
+        os.chmod(bindir, 0o755)
+        ctl = shutil.copy2(CTL, bindir)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            ctl, "volume", "list"], capture_output=True, text=True,
+                           timeout=120, env=dict(os.environ, **env))
+    finally:
+        shutil.rmtree(bindir, ignore_errors=True)
     assert p.returncode == 1
     assert f"cannot connect to blocksnapd at {tmp_path}/blocksnap/control.sock: " in p.stderr
 

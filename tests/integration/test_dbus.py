@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from conftest import CTL, REPO, Daemon
+from conftest import CTL, DAEMON, REPO, Daemon
 
 BUS_NAME = "org.blocksnap1"
 MANAGER = "/org/blocksnap1"
@@ -46,6 +46,19 @@ def session_bus():
         yield address
     finally:
         os.kill(pid, signal.SIGTERM)
+
+
+@pytest.fixture(scope="module")
+def public_binaries():
+    """Copies of blocksnapd and blocksnapctl that any user may run: the build tree may sit
+    under a directory other users cannot enter (e.g. /root). Yields {"daemon", "ctl"}."""
+    d = tempfile.mkdtemp(prefix="blocksnap-bin-")
+    os.chmod(d, 0o755)
+    try:
+        paths = {"daemon": shutil.copy2(DAEMON, d), "ctl": shutil.copy2(CTL, d)}
+        yield paths
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def with_bus_mode(daemon, mode):
@@ -396,7 +409,7 @@ def test_second_daemon_on_the_same_control_socket_is_refused(daemon, daemon_fact
 
 # -- authority ------------------------------------------------------------------------------
 
-def test_other_users_may_read_but_not_change(tmp_path):
+def test_other_users_may_read_but_not_change(public_binaries):
     # The control socket must be reachable by "nobody": pytest's tmp dirs are 0700.
     base = tempfile.mkdtemp(prefix="blocksnap-perm-")
     os.chmod(base, 0o755)
@@ -405,7 +418,8 @@ def test_other_users_may_read_but_not_change(tmp_path):
         d.start()
         d.ctl("volume", "create", "mine", "--size", "4M")
         before = d.ctl_json("volume", "list")
-        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CTL,
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                     public_binaries["ctl"],
                      "--control", d.control_path]
         p = run([*as_nobody, "--json", "volume", "list"])
         assert '"mine"' in p.stdout
@@ -421,7 +435,7 @@ def test_other_users_may_read_but_not_change(tmp_path):
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_the_daemons_own_user_may_change_things(tmp_path):
+def test_the_daemons_own_user_may_change_things(public_binaries):
     """blocksnapd run by an unprivileged user (as a user service would be): that user and root
     may mutate, a third user may only read."""
     base = tempfile.mkdtemp(prefix="blocksnap-user-")
@@ -429,7 +443,7 @@ def test_the_daemons_own_user_may_change_things(tmp_path):
     d = Daemon(base)
     base_args = d.args
     d.args = lambda: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                      *base_args()]
+                      public_binaries["daemon"], *base_args()[1:]]
     old_umask = os.umask(0)  # the notify socket must be writable by the daemon's user
     try:
         d.start()
@@ -437,7 +451,8 @@ def test_the_daemons_own_user_may_change_things(tmp_path):
         os.umask(old_umask)
     try:
         def ctl_as(uid, *args):
-            return run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", CTL,
+            return run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                        public_binaries["ctl"],
                         "--control", d.control_path, *args], check=False)
 
         p = ctl_as(65534, "volume", "create", "theirs", "--size", "4M")
