@@ -13,11 +13,14 @@
 #include "bus/bus_service.h"  // control plane
 #include "config/config.h"
 #include "io/nbd_server.h"  // NBD server
+#include "policy/time_types.h"        // [scheduler]
+#include "scheduler/scheduler.h"     // [scheduler]
 #include "service/listen_fds.h"  // [systemd]
 #include "service/log_fields.h"  // [systemd]
 #include "service/notify.h"      // [systemd]
 #include "service/watchdog.h"    // [systemd]
 #include "services.h"
+#include "snapshot/snapshot_manager.h"  // [scheduler]
 #include "store/db.h"
 #include "util/logging.h"
 #include "volume/volume_manager.h"
@@ -67,7 +70,8 @@ int OnReloadSignal(sd_event_source*, const signalfd_siginfo*, void* userdata) no
   return 0;
 }
 
-int Run(const Environment& env, const ConfigOverrides& overrides) {
+int Run(const Environment& env, const ConfigOverrides& overrides,
+        std::optional<policy::TimePoint> test_clock) {
   // [systemd] Sockets handed over by blocksnapd.socket / systemd-socket-activate; the NBD
   // server accepts on them instead of binding its configured addresses.
   std::vector<int> inherited_fds = TakeListenFds();
@@ -110,10 +114,19 @@ int Run(const Environment& env, const ConfigOverrides& overrides) {
     return 1;
   }
 
+  // [scheduler] The snapshot manager the scheduler works through. TODO(lead): when the
+  // snapshot wiring (write hook, attach on create) lands in main.cc, use that one instead.
+  auto snapshots = SnapshotManager::Open(**db);  // [scheduler]
+  if (!snapshots.ok()) {                         // [scheduler]
+    spdlog::critical("{}", snapshots.status().message());  // [scheduler]
+    return 1;                                              // [scheduler]
+  }                                                        // [scheduler]
+  std::unique_ptr<scheduler::Scheduler> policy_scheduler;  // [scheduler]
+
   Services services;
   services.db = db->get();
   services.volumes = volumes->get();
-  services.reload = [&env, &overrides, &config]() -> Status {
+  services.reload = [&env, &overrides, &config, &policy_scheduler]() -> Status {
     BS_ASSIGN_OR_RETURN(Config fresh, ResolveConfig(env, overrides));
     BS_RETURN_IF_ERROR(SetLogLevel(fresh.log_level));
     if (fresh.listen != config.listen || fresh.unix_path != config.unix_path ||
@@ -121,6 +134,7 @@ int Run(const Environment& env, const ConfigOverrides& overrides) {
       spdlog::warn("listen addresses, sockets and data_dir change only on restart, ignoring");
     config.log_level = fresh.log_level;
     config.policy_dir = fresh.policy_dir;
+    if (policy_scheduler) policy_scheduler->Reload(config.policy_dir);  // [scheduler]
     return Status::Ok();
   };
 
@@ -157,6 +171,17 @@ int Run(const Environment& env, const ConfigOverrides& overrides) {
   (*volumes)->set_attached_clients(nbd_server->get());         // NBD server
   services.clients = nbd_server->get();                        // NBD server
 
+  // [scheduler] Policies: before the control plane, which serves the scheduler's methods.
+  scheduler::SchedulerOptions sched_options{config.policy_dir, test_clock};  // [scheduler]
+  auto started = scheduler::Scheduler::Start(event.get(), sched_options, **db, **volumes,
+                                             **snapshots);  // [scheduler]
+  if (!started.ok()) {                                      // [scheduler]
+    spdlog::critical("{}", started.status().message());    // [scheduler]
+    return 1;                                               // [scheduler]
+  }                                                         // [scheduler]
+  policy_scheduler = std::move(started).value();            // [scheduler]
+  services.scheduler = policy_scheduler.get();              // [scheduler]
+
   // Control plane: the private control socket always, a bus per config.bus.
   BusOptions bus_options;                           // control plane
   bus_options.control_path = config.control_path;  // control plane
@@ -181,8 +206,11 @@ int Run(const Environment& env, const ConfigOverrides& overrides) {
 
   // Shutdown in reverse order of start: clients first, then the store.
   bus_service->reset();  // control plane
+  services.scheduler = nullptr;  // [scheduler]
+  policy_scheduler.reset();      // [scheduler] lets a running round finish
   (*nbd_server)->Stop();                       // NBD server
   (*volumes)->set_attached_clients(nullptr);  // NBD server
+  snapshots->reset();                          // [scheduler]
   volumes->reset();
   db->reset();
   spdlog::info("blocksnapd stopped");
@@ -214,6 +242,10 @@ int main(int argc, char** argv) {
   auto* f_level = app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
                       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   auto* f_threads = app.add_option("--io-threads", io_threads, "NBD event loops (0 = per core)");
+  std::string test_clock;  // [scheduler]
+  app.add_option("--test-clock", test_clock,
+                 "TESTS ONLY: the scheduler runs on a clock that starts at this RFC 3339 time "
+                 "and moves only by org.blocksnap1.Testing.SetTime");  // [scheduler]
   app.set_version_flag("--version", std::string("blocksnapd 0.1.0"));
   CLI11_PARSE(app, argc, argv);
 
@@ -230,6 +262,16 @@ int main(int argc, char** argv) {
   set(f_bus, o.bus, bus);
   set(f_level, o.log_level, log_level);
   set(f_threads, o.io_threads, io_threads);
+  std::optional<policy::TimePoint> test_start;  // [scheduler]
+  if (!test_clock.empty()) {                    // [scheduler]
+    policy::TimePoint t;
+    if (!policy::ParseTimestamp(test_clock, &t)) {
+      fprintf(stderr, "blocksnapd: --test-clock: '%s' is not an RFC 3339 time\n",
+              test_clock.c_str());
+      return 2;
+    }
+    test_start = t;
+  }
 
   // Signals are handled by the event loop; block them before any thread starts so every
   // thread inherits the mask. SIGPIPE: a client closing mid-reply must not kill us.
@@ -241,5 +283,5 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  return Run(Environment::FromProcess(), o);
+  return Run(Environment::FromProcess(), o, test_start);
 }

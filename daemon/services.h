@@ -12,11 +12,15 @@ namespace blocksnap {
 class Db;
 class VolumeManager;
 class AttachedClients;
+namespace scheduler {
+class Scheduler;
+}  // namespace scheduler
 
 struct Services {
   Db* db = nullptr;
   VolumeManager* volumes = nullptr;
   AttachedClients* clients = nullptr;  // the NBD server
+  scheduler::Scheduler* scheduler = nullptr;  // the policy scheduler (daemon/scheduler)
   // Re-reads the config file and the policies (SIGHUP, `policy reload`).
   std::function<Status()> reload;
 };

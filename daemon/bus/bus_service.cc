@@ -14,6 +14,7 @@
 #include "bus/bus_names.h"
 #include "bus/control_socket.h"
 #include "bus/manager_object.h"
+#include "bus/policy_methods.h"  // policy scheduler
 #include "bus/volume_object.h"
 
 namespace blocksnap {
@@ -119,10 +120,18 @@ Status BusService::ConnectBus() {
   return Status::Ok();
 }
 
+// Everything each connection serves, one registration function per file. A later part of
+// the API (snapshots, policies) adds its function here; its methods may join
+// org.blocksnap1.Manager with a vtable of their own, as sd-bus merges several vtables of one
+// interface on one path (member names must differ).
+using ObjectRegistrar = int (*)(sd_bus* bus, BusContext* ctx);
+constexpr ObjectRegistrar kObjectRegistrars[] = {AddManagerObject, AddVolumeObjects};
+
 int BusService::Serve(sd_bus* bus) {
-  int r = AddManagerObject(bus, &context_);
-  if (r < 0) return r;
-  if ((r = AddVolumeObjects(bus, &context_)) < 0) return r;
+  int r = 0;
+  for (ObjectRegistrar add : kObjectRegistrars)
+    if ((r = add(bus, &context_)) < 0) return r;
+  if ((r = AddPolicyMethods(bus, context_.services)) < 0) return r;  // policy scheduler
   // org.freedesktop.DBus.ObjectManager at the root: GetManagedObjects lists every volume with
   // its properties in one call, and InterfacesAdded/Removed follow VolumeCreated/Removed.
   if ((r = sd_bus_add_object_manager(bus, nullptr, kManagerPath)) < 0) return r;

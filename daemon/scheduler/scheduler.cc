@@ -86,7 +86,7 @@ std::vector<std::string> Scheduler::Reload(const std::string& policy_dir,
                                            std::function<void()> done) {
   options_.policy_dir = policy_dir;
   Install(LoadPolicyDir(policy_dir));
-  spdlog::info("scheduler: {} polic(ies) from {}", policy_count(), policy_dir);
+  spdlog::info("scheduler: {} policies loaded from {}", policy_count(), policy_dir);
   QueueTick([done = std::move(done)](Result<std::vector<policy::Action>>) {
     if (done) done();
   });
@@ -271,6 +271,10 @@ Status Scheduler::RunPolicy(const std::string& name, const std::string& schedule
     });
   });
   return Status::Ok();
+}
+
+void Scheduler::Barrier(std::function<void()> done) {
+  worker_->Post([this, done = std::move(done)]() mutable { main_->Post(std::move(done)); });
 }
 
 Status Scheduler::SetTime(policy::TimePoint t, ActionsDone done) {

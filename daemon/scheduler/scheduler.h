@@ -94,6 +94,9 @@ class Scheduler {
   // Fails at once (NotFound, Busy for a disabled policy) without queueing anything.
   Status RunPolicy(const std::string& name, const std::string& schedule, ActionsDone done);
 
+  // Runs `done` on the loop once the work queued so far (ticks, runs) has finished.
+  void Barrier(std::function<void()> done);
+
   bool has_test_clock() const { return clock_->settable(); }
   policy::TimePoint Now() const { return clock_->Now(); }
   // Test clock only: sets the time and runs the tick due then; `done` gets its actions.

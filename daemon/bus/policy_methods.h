@@ -1,0 +1,18 @@
+// The scheduler's D-Bus methods (docs/DBUS.md, "Policies"): ListPolicies, GetPolicy,
+// PlanPolicies, RunPolicy and ReloadPolicies on org.blocksnap1.Manager, and, only when
+// blocksnapd runs with --test-clock, org.blocksnap1.Testing.SetTime.
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "services.h"
+
+namespace blocksnap {
+
+inline constexpr const char* kTestingInterface = "org.blocksnap1.Testing";
+
+// Adds a second vtable of org.blocksnap1.Manager (and the Testing one) at /org/blocksnap1
+// on one connection; floating slots, like AddManagerObject. services must outlive bus.
+int AddPolicyMethods(sd_bus* bus, Services* services);
+
+}  // namespace blocksnap
