@@ -68,7 +68,11 @@ void VolumeExport::Read(uint64_t offset, std::span<uint8_t> buf, nbd::Completion
   if (volume_->deleted()) return done.Complete(-ESHUTDOWN);
   FileOp* op = Acquire(done, Stage::kRead, offset, buf.size());
   op->buf = buf.data();
-  Issue(*op);
+  if (!hook_) return Issue(*op);
+  int r = hook_->BeforeRead(op->offset, op->length, *op);
+  if (r == kHookReady) return Issue(*op);
+  if (r < 0) return Finish(*op, r);
+  // kHookDeferred: Proceed() resumes the read on this loop.
 }
 
 void VolumeExport::Write(uint64_t offset, std::span<const uint8_t> data, bool fua,

@@ -1,7 +1,8 @@
 // VolumeExport: one connection's view of a volume as an nbd::Export, doing the file I/O on
 // the connection's io_uring loop. THE place where volume bytes are read and mutated by NBD:
-// reads (restore will add chunk-store reads here), and every write/trim/zero passes
-// BeginMutation (the snapshot layer's hook) before its SQE is issued.
+// every write/trim/zero passes BeginMutation (the snapshot layer's hook: dirty tracking,
+// copy-before-write) before its SQE is issued, and every read passes the hook's BeforeRead
+// (restore: fill chunks that are not local yet from the chunk store).
 //
 // All connections to a volume share the Volume's one fd, hence one page cache: a FLUSH
 // (fdatasync) on any connection covers writes completed on all, which makes CAN_MULTI_CONN

@@ -1,4 +1,5 @@
-// The write-path seam: what must happen to a volume right before its file is mutated.
+// The volume I/O seam: what must happen to a volume right before its file is mutated (or
+// read).
 //
 // Every WRITE, TRIM and WRITE_ZEROES that the NBD server issues on a volume file passes
 // VolumeExport::BeginMutation, which asks the volume's hook (if any) first. The snapshot
@@ -38,6 +39,13 @@ class VolumeWriteHook {
   // kHookReady, kHookDeferred or -errno. The hot path (chunks already dirty, no snapshot
   // pending) should be an atomic test and return kHookReady.
   virtual int BeforeWrite(uint64_t offset, uint64_t length, HookWaiter& waiter) noexcept = 0;
+  // Called on the I/O loop before bytes [offset, offset+length) are read from the file.
+  // Restore uses it to fill chunks that are not local yet from the chunk store (the read
+  // then finds them in the file). Same results as BeforeWrite; the default lets reads run.
+  virtual int BeforeRead(uint64_t /*offset*/, uint64_t /*length*/,
+                         HookWaiter& /*waiter*/) noexcept {
+    return kHookReady;
+  }
 };
 
 // Chooses the hook of a volume when a connection opens it; empty or nullptr = none.

@@ -38,6 +38,13 @@ class TestHook final : public io::VolumeWriteHook {
     cv_.notify_all();
     if (helper_.joinable()) helper_.join();
   }
+  int BeforeRead(uint64_t offset, uint64_t length, io::HookWaiter& waiter) noexcept override {
+    {
+      std::lock_guard lock(mu_);
+      if (!hook_reads_) return io::kHookReady;
+    }
+    return BeforeWrite(offset, length, waiter);
+  }
   int BeforeWrite(uint64_t offset, uint64_t length, io::HookWaiter& waiter) noexcept override {
     std::lock_guard lock(mu_);
     ranges_.push_back({offset, length});
@@ -52,6 +59,10 @@ class TestHook final : public io::VolumeWriteHook {
     std::lock_guard lock(mu_);
     defer_ = d;
     proceed_with_ = proceed_with;
+  }
+  void set_hook_reads(bool r) {
+    std::lock_guard lock(mu_);
+    hook_reads_ = r;
   }
   void set_fail(int f) {
     std::lock_guard lock(mu_);
@@ -81,7 +92,7 @@ class TestHook final : public io::VolumeWriteHook {
   std::condition_variable cv_;
   std::vector<std::pair<uint64_t, uint64_t>> ranges_;
   std::vector<io::HookWaiter*> pending_;
-  bool defer_ = false, done_ = false;
+  bool defer_ = false, done_ = false, hook_reads_ = false;
   int fail_ = 0, proceed_with_ = 0;
   std::thread helper_;
 };
@@ -204,6 +215,16 @@ TEST_F(ServerTest, WriteHookSeesEveryMutationAndMayDefer) {
   EXPECT_EQ(nbd_get_errno(), ENOSPC);
   ASSERT_EQ(nbd_pread(h, back.data(), back.size(), 0, 0), 0);
   EXPECT_EQ(back, data);
+
+  // Reads pass BeforeRead (restore's seam): deferred, then served from the file.
+  hook->TakeRanges();
+  hook->set_defer(true);
+  hook->set_hook_reads(true);
+  std::fill(back.begin(), back.end(), 0);
+  ASSERT_EQ(nbd_pread(h, back.data(), back.size(), 0, 0), 0);
+  EXPECT_EQ(back, data);
+  EXPECT_EQ(hook->TakeRanges(), (R{{0, 4096}}));
+  hook->set_hook_reads(false);
 
   // Refused at once.
   hook->set_defer(false);
