@@ -125,13 +125,13 @@ Status BusService::ConnectBus() {
 // org.blocksnap1.Manager with a vtable of their own, as sd-bus merges several vtables of one
 // interface on one path (member names must differ).
 using ObjectRegistrar = int (*)(sd_bus* bus, BusContext* ctx);
-constexpr ObjectRegistrar kObjectRegistrars[] = {AddManagerObject, AddVolumeObjects};
+constexpr ObjectRegistrar kObjectRegistrars[] = {AddManagerObject, AddVolumeObjects,
+                                                 AddPolicyMethods};
 
 int BusService::Serve(sd_bus* bus) {
   int r = 0;
   for (ObjectRegistrar add : kObjectRegistrars)
     if ((r = add(bus, &context_)) < 0) return r;
-  if ((r = AddPolicyMethods(bus, context_.services)) < 0) return r;  // policy scheduler
   // org.freedesktop.DBus.ObjectManager at the root: GetManagedObjects lists every volume with
   // its properties in one call, and InterfacesAdded/Removed follow VolumeCreated/Removed.
   if ((r = sd_bus_add_object_manager(bus, nullptr, kManagerPath)) < 0) return r;

@@ -207,9 +207,10 @@ const sd_bus_vtable kTestingVtable[] = {
 
 }  // namespace
 
-int AddPolicyMethods(sd_bus* bus, Services* services) {
-  // userdata is `services`, not the BusContext of the first Manager vtable: sd-bus refuses
-  // a second vtable of one interface with the same userdata.
+int AddPolicyMethods(sd_bus* bus, BusContext* ctx) {
+  // userdata is the Services, not the BusContext the first Manager vtable has: sd-bus
+  // refuses a second vtable of one interface with the same userdata.
+  Services* services = ctx->services;
   int r = sd_bus_add_object_vtable(bus, nullptr, kManagerPath, kManagerInterface, kPolicyVtable,
                                    services);
   if (r < 0 || !services->scheduler || !services->scheduler->has_test_clock()) return r;
