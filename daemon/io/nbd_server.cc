@@ -243,7 +243,15 @@ void NbdServer::ConnectionGone() {
 void NbdServer::HandOff(int fd, std::string peer, bool tcp) {
   UniqueFd owned(fd);
   if (!AdmitConnection()) {
-    spdlog::warn("nbd: refusing {}: {} connections already open", peer, options_.max_connections);
+    // At most one line a second: a flood of connections must not flood the journal.
+    auto now = std::chrono::steady_clock::now();
+    ++refused_;
+    if (now - last_refusal_log_ >= std::chrono::seconds(1)) {
+      spdlog::warn("nbd: refused {} connection(s) (latest from {}): {} already open", refused_,
+                   peer, options_.max_connections);
+      refused_ = 0;
+      last_refusal_log_ = now;
+    }
     return;
   }
   if (tcp) {

@@ -75,6 +75,9 @@ class NbdServer : public AttachedClients {
   std::vector<std::unique_ptr<io::LoopState*>> state_refs_;
   std::atomic<size_t> next_loop_{0};
   std::atomic<size_t> connections_{0};
+  // Loop 0 only: rate limit of the "refused" warning.
+  std::chrono::steady_clock::time_point last_refusal_log_{};
+  size_t refused_ = 0;
   std::atomic<bool> stopped_{false};
   bool unix_bound_ = false;
 
