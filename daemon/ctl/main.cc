@@ -15,6 +15,7 @@
 
 #include "ctl/command_context.h"
 #include "ctl/output.h"
+#include "ctl/policy_commands.h"
 #include "ctl/volume_commands.h"
 
 namespace blocksnap::ctl {
@@ -46,6 +47,7 @@ int Main(int argc, char** argv) {
   app.fallthrough();
 
   AddVolumeCommands(app, ctx);
+  AddPolicyCommands(app, ctx);
 
   try {
     app.parse(argc, argv);
