@@ -112,15 +112,8 @@ Result<std::vector<uint64_t>> ChangedChunks(BlockMap& map, uint64_t volume, uint
 Result<RescanResult> RescanVolume(BlockMap& map, const Volume& volume, AtomicBitmap& dirty) {
   const uint64_t cs = volume.chunk_size();
   const uint64_t chunks = dirty.size();
-  // The base: the newest entry of every chunk (nullopt: never written, reads as zeros).
-  std::vector<std::optional<MapValue>> base(chunks);
-  BS_RETURN_IF_ERROR(map.ForEachAsOf(volume.id(), kMaxVersion, [&](uint64_t c, const MapValue& v) {
-    if (c < chunks) base[c] = v;
-    return Status::Ok();
-  }));
-  RescanResult result;
+  // Chunks with data in the sparse file (1 bit each); the others read as zeros.
   std::vector<bool> has_data(chunks, false);
-  // Data extents of the sparse file; a chunk entirely inside holes reads as zeros.
   off_t pos = 0;
   const off_t end = static_cast<off_t>(volume.size());
   while (pos < end) {
@@ -138,8 +131,11 @@ Result<RescanResult> RescanVolume(BlockMap& map, const Volume& volume, AtomicBit
       has_data[c] = true;
     pos = hole;
   }
+
+  RescanResult result;
   std::string buf(cs, '\0');
-  for (uint64_t c = 0; c < chunks; ++c) {
+  // Compares chunk c of the file with its base (the newest entry; nullopt: zeros).
+  auto check = [&](uint64_t c, const std::optional<MapValue>& base) -> Status {
     MapValue now = MapValue::Zero();
     if (has_data[c]) {
       uint64_t off = c * cs, len = std::min(cs, volume.size() - off), done = 0;
@@ -157,12 +153,21 @@ Result<RescanResult> RescanVolume(BlockMap& map, const Volume& volume, AtomicBit
       if (!IsAllZero(data)) now = MapValue::Of(Sha256(data));
       result.chunks_read++;
     }
-    bool same = base[c] ? *base[c] == now : now.zero;
-    if (!same) {
+    if (base ? !(*base == now) : !now.zero) {
       dirty.Set(c);
       result.dirty++;
     }
-  }
+    return Status::Ok();
+  };
+  // Merge the map's chunk-ordered stream with the file: no per-chunk table in memory.
+  uint64_t next = 0;
+  BS_RETURN_IF_ERROR(map.ForEachAsOf(volume.id(), kMaxVersion, [&](uint64_t c, const MapValue& v) {
+    if (c >= chunks) return Status::Ok();
+    for (; next < c; ++next) BS_RETURN_IF_ERROR(check(next, std::nullopt));
+    next = c + 1;
+    return check(c, v);
+  }));
+  for (; next < chunks; ++next) BS_RETURN_IF_ERROR(check(next, std::nullopt));
   return result;
 }
 
