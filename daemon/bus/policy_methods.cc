@@ -13,59 +13,12 @@
 #include "bus/bus_ptr.h"
 #include "bus/credentials.h"
 #include "bus/policy_codec.h"
+#include "bus/policy_reply.h"
+#include "bus/policy_testing.h"
 #include "scheduler/scheduler.h"
 
 namespace blocksnap {
 namespace {
-
-Services& Svc(void* userdata) {
-  return *static_cast<Services*>(userdata);
-}
-
-Result<scheduler::Scheduler*> Sched(void* userdata) {
-  scheduler::Scheduler* s = Svc(userdata).scheduler;
-  if (!s) return Busy("the policy scheduler is not running");
-  return s;
-}
-
-// A method call answered later, from the loop: keeps the call and its connection alive.
-class PendingReply {
- public:
-  explicit PendingReply(sd_bus_message* call)
-      : call_(sd_bus_message_ref(call)), bus_(sd_bus_ref(sd_bus_message_get_bus(call))) {}
-  ~PendingReply() { sd_bus_unref(bus_); }
-  PendingReply(const PendingReply&) = delete;
-  PendingReply& operator=(const PendingReply&) = delete;
-
-  // Builds the reply with append(reply) and sends it; a failure (the peer left) is ignored.
-  template <typename F>
-  void Reply(F&& append) {
-    sd_bus_message* raw = nullptr;
-    if (sd_bus_message_new_method_return(call_.get(), &raw) < 0) return;
-    MessagePtr reply(raw);
-    if (append(reply.get()) < 0) return;
-    (void)sd_bus_send(bus_, reply.get(), nullptr);
-  }
-  void Error(const Status& st) {
-    sd_bus_error error = SD_BUS_ERROR_NULL;
-    int r = SetBusError(&error, st);
-    (void)sd_bus_reply_method_errno(call_.get(), r, &error);
-    sd_bus_error_free(&error);
-  }
-
- private:
-  MessagePtr call_;
-  sd_bus* bus_;
-};
-
-// The completion of a queued action list: replies aa{sv} or the error.
-scheduler::ActionsDone ReplyActions(sd_bus_message* call) {
-  auto pending = std::make_shared<PendingReply>(call);
-  return [pending](Result<std::vector<policy::Action>> actions) {
-    if (!actions.ok()) return pending->Error(actions.status());
-    pending->Reply([&](sd_bus_message* m) { return AppendActions(m, *actions); });
-  };
-}
 
 int ListPolicies(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
   return GuardHandler(ret_error, [&]() -> int {
@@ -163,25 +116,6 @@ int ReloadPolicies(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) n
   });
 }
 
-int SetTime(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
-  return GuardHandler(ret_error, [&]() -> int {
-    const char* text = nullptr;
-    int r = sd_bus_message_read(m, "s", &text);
-    if (r < 0) return r;
-    policy::TimePoint t;
-    if (!policy::ParseTimestamp(text, &t))
-      return SetBusError(ret_error,
-                         InvalidArgument("'" + std::string(text) + "' is not an RFC 3339 time"));
-    Result<scheduler::Scheduler*> s = Sched(userdata);
-    if (!s.ok()) return SetBusError(ret_error, s.status());
-    if (Status st = CheckMayMutate(m, "setting the test clock"); !st.ok())
-      return SetBusError(ret_error, st);
-    Status st = (*s)->SetTime(t, ReplyActions(m));
-    if (!st.ok()) return SetBusError(ret_error, st);
-    return 1;
-  });
-}
-
 const sd_bus_vtable kPolicyVtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_METHOD_WITH_NAMES("ListPolicies", "", "", "aa{sv}", SD_BUS_PARAM(policies), ListPolicies,
@@ -198,13 +132,6 @@ const sd_bus_vtable kPolicyVtable[] = {
     SD_BUS_VTABLE_END,
 };
 
-const sd_bus_vtable kTestingVtable[] = {
-    SD_BUS_VTABLE_START(0),
-    SD_BUS_METHOD_WITH_NAMES("SetTime", "s", SD_BUS_PARAM(time), "aa{sv}", SD_BUS_PARAM(actions),
-                             SetTime, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_VTABLE_END,
-};
-
 }  // namespace
 
 int AddPolicyMethods(sd_bus* bus, BusContext* ctx) {
@@ -214,8 +141,7 @@ int AddPolicyMethods(sd_bus* bus, BusContext* ctx) {
   int r = sd_bus_add_object_vtable(bus, nullptr, kManagerPath, kManagerInterface, kPolicyVtable,
                                    services);
   if (r < 0 || !services->scheduler || !services->scheduler->has_test_clock()) return r;
-  return sd_bus_add_object_vtable(bus, nullptr, kManagerPath, kTestingInterface, kTestingVtable,
-                                  services);
+  return AddTestingObject(bus, services);
 }
 
 }  // namespace blocksnap

@@ -9,8 +9,6 @@
 
 namespace blocksnap {
 
-inline constexpr const char* kTestingInterface = "org.blocksnap1.Testing";
-
 // Adds a second vtable of org.blocksnap1.Manager (and the Testing one) at /org/blocksnap1
 // on one connection; floating slots, like AddManagerObject. ctx must outlive bus.
 int AddPolicyMethods(sd_bus* bus, BusContext* ctx);

@@ -277,6 +277,10 @@ void Scheduler::Barrier(std::function<void()> done) {
   worker_->Post([this, done = std::move(done)]() mutable { main_->Post(std::move(done)); });
 }
 
+void Scheduler::OnWorker(std::function<std::function<void()>()> work) {
+  worker_->Post([this, work = std::move(work)]() mutable { main_->Post(work()); });
+}
+
 Status Scheduler::SetTime(policy::TimePoint t, ActionsDone done) {
   if (!clock_->settable()) return Busy("the scheduler does not run on a test clock");
   worker_->Post([this, t, done = std::move(done)]() mutable {

@@ -97,6 +97,12 @@ class Scheduler {
   // Runs `done` on the loop once the work queued so far (ticks, runs) has finished.
   void Barrier(std::function<void()> done);
 
+  // Runs `work` on the worker, after the work queued so far, then what it returns on the loop.
+  void OnWorker(std::function<std::function<void()>()> work);
+
+  SnapshotManager& snapshots() const { return snapshots_; }
+  VolumeManager& volumes() const { return volumes_; }
+
   bool has_test_clock() const { return clock_->settable(); }
   policy::TimePoint Now() const { return clock_->Now(); }
   // Test clock only: sets the time and runs the tick due then; `done` gets its actions.

@@ -1,0 +1,68 @@
+// Helpers shared by the policy and testing handlers: the scheduler from a handler's
+// userdata (the Services), and replies sent later from the loop for work done on the
+// scheduler's worker.
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include <memory>
+#include <vector>
+
+#include "bus/bus_errors.h"
+#include "bus/bus_ptr.h"
+#include "bus/policy_codec.h"
+#include "scheduler/scheduler.h"
+#include "services.h"
+
+namespace blocksnap {
+
+inline Services& Svc(void* userdata) {
+  return *static_cast<Services*>(userdata);
+}
+
+inline Result<scheduler::Scheduler*> Sched(void* userdata) {
+  scheduler::Scheduler* s = Svc(userdata).scheduler;
+  if (!s) return Busy("the policy scheduler is not running");
+  return s;
+}
+
+// A method call answered later, from the loop: keeps the call and its connection alive.
+class PendingReply {
+ public:
+  explicit PendingReply(sd_bus_message* call)
+      : call_(sd_bus_message_ref(call)), bus_(sd_bus_ref(sd_bus_message_get_bus(call))) {}
+  ~PendingReply() { sd_bus_unref(bus_); }
+  PendingReply(const PendingReply&) = delete;
+  PendingReply& operator=(const PendingReply&) = delete;
+
+  // Builds the reply with append(reply) and sends it; a failure (the peer left) is ignored.
+  template <typename F>
+  void Reply(F&& append) {
+    sd_bus_message* raw = nullptr;
+    if (sd_bus_message_new_method_return(call_.get(), &raw) < 0) return;
+    MessagePtr reply(raw);
+    if (append(reply.get()) < 0) return;
+    (void)sd_bus_send(bus_, reply.get(), nullptr);
+  }
+  void Error(const Status& st) {
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    int r = SetBusError(&error, st);
+    (void)sd_bus_reply_method_errno(call_.get(), r, &error);
+    sd_bus_error_free(&error);
+  }
+
+ private:
+  MessagePtr call_;
+  sd_bus* bus_;
+};
+
+// The completion of a queued action list: replies aa{sv} or the error.
+inline scheduler::ActionsDone ReplyActions(sd_bus_message* call) {
+  auto pending = std::make_shared<PendingReply>(call);
+  return [pending](Result<std::vector<policy::Action>> actions) {
+    if (!actions.ok()) return pending->Error(actions.status());
+    pending->Reply([&](sd_bus_message* m) { return AppendActions(m, *actions); });
+  };
+}
+
+}  // namespace blocksnap
