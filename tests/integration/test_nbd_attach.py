@@ -1,10 +1,13 @@
 """Who is attached: `volume show` lists NBD clients, delete refuses while clients are
 attached unless --force (which disconnects them), connects and disconnects are logged, and
 the daemon stops cleanly with clients attached."""
+import os
 import time
 
 import nbd
 import pytest
+
+MiB = 1 << 20
 
 
 @pytest.fixture
@@ -64,3 +67,19 @@ def test_stop_with_clients_attached(daemon_factory):
     for h in handles:
         with pytest.raises(nbd.Error):
             h.pread(512, 0)
+
+
+def test_stop_with_requests_in_flight(daemon_factory):
+    d = daemon_factory().start()
+    d.ctl("volume", "create", "v1", "--size", "64M")
+    h = nbd.NBD()
+    h.connect_uri(d.uri("v1"))
+    bufs = [nbd.Buffer.from_bytearray(bytearray(os.urandom(MiB))) for _ in range(32)]
+    for i, b in enumerate(bufs):
+        h.aio_pwrite(b, i * MiB)
+    assert h.aio_in_flight() == 32
+    assert d.stop() == 0  # drains what it started, closes, exits cleanly
+    with pytest.raises(nbd.Error):
+        while h.aio_in_flight() > 0:
+            h.poll(-1)
+        h.pread(512, 0)
