@@ -1,0 +1,112 @@
+"""Reloading and restarting the scheduler: an edited file is picked up (policy reload and
+SIGHUP) without losing state, a broken file beside a good one leaves the good one running,
+and neither a restart nor a kill -9 makes a second snapshot for a slot."""
+import signal
+
+from test_policy_common import (by_policy, create_volume, policy_daemon, policy_yaml,
+                                set_time, snapshots)
+
+BROKEN = """name: broken
+target:
+  tags: {backup: nightly}
+schedules:
+  - name: s
+    create: {every: 24h}
+    retain: {count: 2}
+    colour: red
+"""
+BROKEN_ERROR = ("broken.yaml:8:5: unknown key 'colour' in schedule "
+                "(allowed: name, create, retain, tags, copy_tags)")
+
+
+def test_reload_picks_up_an_edited_file(daemon_factory, tmp_path):
+    d = policy_daemon(daemon_factory, tmp_path, {"p.yaml": policy_yaml("p")})
+    create_volume(d, "db", backup="nightly")
+    assert len(set_time(d, "2026-01-05T03:00:00Z")) == 1
+
+    (d.policy_dir / "p.yaml").write_text(policy_yaml("p", times="05:00", tags="{kind: edited}"))
+    out = d.ctl_json("policy", "reload")
+    assert out == {"policies": 1, "errors": []}
+    # The old slot time no longer fires; the new one does, with the new tags.
+    assert set_time(d, "2026-01-05T04:00:00Z") == []
+    actions = set_time(d, "2026-01-05T05:00:00Z")
+    assert [a["Kind"] for a in actions] == ["create"]
+    assert actions[0]["Tags"]["kind"] == "edited"
+    assert set_time(d, "2026-01-06T03:00:00Z") == []
+    assert len(by_policy(snapshots(d), "p")) == 2
+
+
+def test_reload_keeps_state_no_duplicate_slot(daemon_factory, tmp_path):
+    d = policy_daemon(daemon_factory, tmp_path, {"p.yaml": policy_yaml("p")})
+    create_volume(d, "db", backup="nightly")
+    assert len(set_time(d, "2026-01-05T03:00:00Z")) == 1
+    (d.policy_dir / "p.yaml").write_text(policy_yaml("p", tags="{kind: edited}"))
+    d.ctl("policy", "reload")
+    # Same instant again after the reload: the slot was handled already.
+    assert set_time(d, "2026-01-05T03:00:00Z") == []
+    assert set_time(d, "2026-01-05T03:30:00Z") == []
+    assert len(snapshots(d)) == 1
+
+
+def test_sighup_reloads(daemon_factory, tmp_path):
+    d = policy_daemon(daemon_factory, tmp_path, {"p.yaml": policy_yaml("p")})
+    create_volume(d, "db", backup="nightly")
+    (d.policy_dir / "q.yaml").write_text(policy_yaml("q", times="04:00"))
+    d.notify.messages.clear()
+    d.proc.send_signal(signal.SIGHUP)
+    assert d.notify.wait_for("READY=1", d.proc)  # sd_notify: the reload is finished
+    assert [p["name"] for p in d.ctl_json("policy", "list")] == ["p", "q"]
+    assert [a["Policy"] for a in set_time(d, "2026-01-05T03:00:00Z")] == ["p"]
+    assert [a["Policy"] for a in set_time(d, "2026-01-05T04:00:00Z")] == ["q"]
+
+
+def test_broken_file_beside_a_good_one(daemon_factory, tmp_path):
+    d = policy_daemon(daemon_factory, tmp_path,
+                      {"good.yaml": policy_yaml("good"), "broken.yaml": BROKEN})
+    create_volume(d, "db", backup="nightly")
+    assert f"{d.policy_dir}/{BROKEN_ERROR}" in d.log_text()
+    assert [p["name"] for p in d.ctl_json("policy", "list")] == ["good"]
+    actions = set_time(d, "2026-01-05T03:00:00Z")
+    assert [(a["Kind"], a["Policy"]) for a in actions] == [("create", "good")]
+
+    out = d.ctl_json("policy", "reload")
+    assert out == {"policies": 1, "errors": [f"{d.policy_dir}/{BROKEN_ERROR}"]}
+    text = d.ctl("policy", "reload").stdout
+    assert text == f"reloaded: 1 policies\nskipped: {d.policy_dir}/{BROKEN_ERROR}\n"
+    # Still running after the reload.
+    assert [a["Policy"] for a in set_time(d, "2026-01-06T03:00:00Z")] == ["good"]
+
+
+def _restart_at(d, when, kill=False):
+    d.extra_args[d.extra_args.index("--test-clock") + 1] = when
+    if kill:
+        d.kill9()
+        d.start()
+    else:
+        d.restart()
+    # SetTime queues behind the start-up tick (one worker): after its reply, that tick is done.
+    return set_time(d, when)
+
+
+def test_restart_does_not_duplicate(daemon_factory, tmp_path):
+    d = policy_daemon(daemon_factory, tmp_path, {"p.yaml": policy_yaml("p", retain="{count: 9}")})
+    create_volume(d, "db", backup="nightly")
+    assert len(set_time(d, "2026-01-05T03:00:00Z")) == 1
+    assert _restart_at(d, "2026-01-05T03:00:00Z") == []
+    assert _restart_at(d, "2026-01-05T03:00:30Z", kill=True) == []
+    assert len(snapshots(d)) == 1
+
+
+def test_catch_up_after_downtime_runs_once(daemon_factory, tmp_path):
+    d = policy_daemon(daemon_factory, tmp_path, {"p.yaml": policy_yaml("p", retain="{count: 9}")})
+    create_volume(d, "db", backup="nightly")
+    assert len(set_time(d, "2026-01-05T03:00:00Z")) == 1
+    d.stop()
+    # Down for three slots; the start-up tick catches up once, for the latest slot.
+    d.extra_args[d.extra_args.index("--test-clock") + 1] = "2026-01-08T12:00:00Z"
+    d.start()
+    assert set_time(d, "2026-01-08T12:00:00Z") == []
+    snaps = snapshots(d)
+    assert len(snaps) == 2
+    assert snaps[1]["tags"]["blocksnap:test-created"] == "2026-01-08T12:00:00Z"
+    assert "slot=2026-01-08T03:00:00Z" in d.log_text()
