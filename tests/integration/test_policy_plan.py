@@ -68,6 +68,9 @@ def test_plan_equals_what_the_scheduler_does(daemon_factory, tmp_path):
     assert kinds == {"create", "delete"}
     assert {a["policy"] for a in plan} == {"six", "gold", "multi", "weekdays"}
     assert not any(a["volume"] == "scratch" for a in plan)
+    # Coincident schedules make one snapshot carrying both.
+    assert any(a["schedules"] == ["half-day", "daily"] for a in plan if a["kind"] == "create")
+    assert any("age 2d exceeded" in a["reason"] for a in plan)
 
     actual = []
     for instant in sorted({a["at"] for a in plan}):

@@ -1,0 +1,134 @@
+"""blocksnapctl policy validate (no daemon), list, show, run, plan and reload, as text and
+--json, against a daemon on a test clock."""
+import json
+import subprocess
+
+from harness import CTL
+from test_policy_common import (by_policy, create_volume, policy_daemon, policy_yaml,
+                                set_time, snapshots, write_policies)
+
+GOOD = policy_yaml("db-nightly")
+ISSUE_EXAMPLE = """name: db-nightly
+description: Nightly snapshots of database volumes
+enabled: true
+target:
+  tags: {backup: nightly}
+schedules:
+  - name: nightly
+    create: {every: 24h, times: ["03:00"], timezone: UTC}
+    retain: {age: 5d, count: 10}
+    tags: {kind: nightly}
+    copy_tags: true
+"""
+BAD_COUNT = """name: bad
+target:
+  tags: {backup: nightly}
+schedules:
+  - name: s
+    create: {every: 24h}
+    retain: {count: 0}
+"""
+BAD_ZONE = """name: zone
+target:
+  tags: {a: b}
+schedules:
+  - name: s
+    create: {every: 24h, timezone: Mars/Base}
+    retain: {count: 2}
+"""
+
+
+def validate(*args, control="/nonexistent/control.sock"):
+    # A control path that does not exist: validate must not need a daemon.
+    return subprocess.run([str(CTL), "--control", control, "policy", "validate", *map(str, args)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_validate_good_files_without_a_daemon(tmp_path):
+    pdir = write_policies(tmp_path, {"a.yaml": ISSUE_EXAMPLE,
+                                     "b.yaml": policy_yaml("other", target="{x: y}")})
+    p = validate(pdir / "a.yaml", pdir / "b.yaml")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "2 policies OK\n", "")
+    p = validate("--policy-dir", pdir)
+    assert (p.returncode, p.stdout) == (0, "2 policies OK\n")
+
+
+def test_validate_reports_file_line_col(tmp_path):
+    pdir = write_policies(tmp_path, {"bad.yaml": BAD_COUNT, "zone.yaml": BAD_ZONE,
+                                     "good.yaml": GOOD})
+    p = validate("--policy-dir", pdir)
+    assert p.returncode == 1
+    lines = p.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines == [f"{pdir}/bad.yaml:7:21: 'count' must be between 1 and 1000, got 0",
+                     f"{pdir}/zone.yaml:6:36: unknown time zone 'Mars/Base'"]
+    assert p.stderr == "blocksnapctl: 2 error(s) in policy files\n"
+
+    p = subprocess.run([str(CTL), "--json", "policy", "validate", str(pdir / "bad.yaml"),
+                        str(pdir / "good.yaml")], capture_output=True, text=True)
+    doc = json.loads(p.stdout)
+    assert p.returncode == 1
+    assert doc["ok"] is False and doc["policies"] == ["db-nightly"]
+    assert doc["errors"] == [lines[0]]
+
+
+def test_validate_duplicate_names_and_missing_file(tmp_path):
+    pdir = write_policies(tmp_path, {"a.yaml": GOOD, "b.yaml": GOOD})
+    p = validate(pdir / "a.yaml", pdir / "b.yaml")
+    assert p.returncode == 1
+    assert p.stdout.startswith(f"{pdir}/b.yaml:1:7: duplicate policy name 'db-nightly'")
+    p = validate(tmp_path / "missing.yaml")
+    assert p.returncode == 1
+    assert p.stdout.startswith(f"{tmp_path}/missing.yaml:1:1: cannot read")
+
+
+def test_list_show_run_plan_reload(daemon_factory, tmp_path):
+    d = policy_daemon(daemon_factory, tmp_path, {"db.yaml": ISSUE_EXAMPLE})
+    create_volume(d, "db", backup="nightly")
+    create_volume(d, "web")
+
+    out = d.ctl("policy", "list").stdout.splitlines()
+    assert out[0].split() == ["NAME", "ENABLED", "VOLUMES", "LAST", "RUN", "RESULT", "NEXT",
+                              "RUN"]
+    assert out[1].split() == ["db-nightly", "yes", "db", "-", "-", "2026-01-05T03:00:00Z"]
+
+    show = d.ctl("policy", "show", "db-nightly").stdout
+    assert "policy db-nightly" in show and "next run: 2026-01-05T03:00:00Z" in show
+    assert "Volumes:  db" in show
+    doc = d.ctl_json("policy", "show", "db-nightly")
+    assert doc["name"] == "db-nightly" and doc["targets"] == {"backup": "nightly"}
+    assert doc["schedules"] == ["nightly"] and doc["volumes"] == ["db"]
+    p = d.ctl("policy", "show", "nope", check=False)
+    assert (p.returncode, p.stderr) == (1, "blocksnapctl: no policy 'nope'\n")
+
+    # policy run: now, as the scheduler would, without consuming the slot.
+    run = d.ctl_json("policy", "run", "db-nightly")
+    assert [(a["kind"], a["volume"]) for a in run] == [("create", "db")]
+    assert run[0]["tags"]["blocksnap:schedule"] == "nightly"
+    p = d.ctl("policy", "run", "db-nightly", "--schedule", "hourly", check=False)
+    assert (p.returncode, p.stderr) == (
+        1, "blocksnapctl: policy 'db-nightly' has no schedule 'hourly'\n")
+    assert [a["Kind"] for a in set_time(d, "2026-01-05T03:00:00Z")] == ["create"]
+    assert len(by_policy(snapshots(d), "db-nightly")) == 2
+
+    plan = d.ctl("policy", "plan", "--days", "2").stdout
+    assert plan == ("2026-01-06T03:00:00Z create db policy=db-nightly schedules=nightly "
+                    "snapshot=plan-1\n"
+                    "2026-01-07T03:00:00Z create db policy=db-nightly schedules=nightly "
+                    "snapshot=plan-2\n")
+    p = d.ctl("policy", "plan", "--days", "0", check=False)
+    assert p.returncode == 2
+
+    assert d.ctl("policy", "reload").stdout == "reloaded: 1 policies\n"
+    assert d.ctl_json("policy", "reload") == {"policies": 1, "errors": []}
+
+
+def test_testing_interface_absent_without_test_clock(daemon_factory, tmp_path):
+    pdir = write_policies(tmp_path / "p", {"db.yaml": GOOD})
+    d = daemon_factory(extra_args=["--policy-dir", str(pdir)]).start()
+    p = subprocess.run(["busctl", f"--address=unix:path={d.control_path}", "introspect",
+                        "org.blocksnap1", "/org/blocksnap1"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "org.blocksnap1.Manager" in p.stdout and ".ListPolicies" in p.stdout
+    assert "org.blocksnap1.Testing" not in p.stdout
+    assert [x["name"] for x in d.ctl_json("policy", "list")] == ["db-nightly"]
