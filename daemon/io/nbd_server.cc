@@ -140,8 +140,7 @@ class Acceptor final : public IoOp {
 
 }  // namespace io
 
-NbdServer::NbdServer(const NbdServerOptions& options, VolumeManager& volumes)
-    : options_(options), volumes_(volumes) {}
+NbdServer::NbdServer(const NbdServerOptions& options) : options_(options) {}
 
 NbdServer::~NbdServer() {
   Stop();
@@ -171,7 +170,7 @@ Status NbdServer::Listen() {
 
 Result<std::unique_ptr<NbdServer>> NbdServer::Start(const NbdServerOptions& options,
                                                     VolumeManager& volumes) {
-  auto server = std::make_unique<NbdServer>(options, volumes);
+  auto server = std::make_unique<NbdServer>(options);
   unsigned n =
       options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {

@@ -62,13 +62,12 @@ class NbdServer : public AttachedClients {
   void Unregister(const io::Connection* c);
   void HandOff(int fd, std::string peer, bool tcp);
 
-  NbdServer(const NbdServerOptions& options, VolumeManager& volumes);  // use Start()
+  explicit NbdServer(const NbdServerOptions& options);  // use Start()
 
  private:
   Status Listen();
 
   NbdServerOptions options_;
-  VolumeManager& volumes_;
   std::vector<std::unique_ptr<io::EventLoop>> loops_;
   std::vector<std::unique_ptr<io::LoopState>> states_;
   std::vector<std::unique_ptr<io::Acceptor>> acceptors_;
