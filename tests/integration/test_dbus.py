@@ -407,6 +407,17 @@ def test_second_daemon_on_the_same_control_socket_is_refused(daemon, daemon_fact
     daemon.ctl("volume", "list")
 
 
+def test_socket_left_by_a_killed_daemon_is_replaced(daemon):
+    daemon.ctl("volume", "create", "demo", "--size", "4M")
+    daemon.kill9()
+    assert daemon.control_path.is_socket(), "kill -9 leaves the socket file behind"
+    p = daemon.ctl("volume", "list", check=False)
+    assert p.returncode == 1 and "Connection refused" in p.stderr
+    daemon.start()
+    assert [v["name"] for v in daemon.ctl_json("volume", "list")] == ["demo"]
+    assert daemon.control_path.stat().st_mode & 0o777 == 0o666
+
+
 # -- authority ------------------------------------------------------------------------------
 
 def test_other_users_may_read_but_not_change(public_binaries):
