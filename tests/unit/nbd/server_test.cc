@@ -3,6 +3,8 @@
 // and 64 aio requests in flight.
 #include "io/nbd_server.h"
 
+#include "io/listeners.h"
+
 #include <gtest/gtest.h>
 #include <libnbd.h>
 #include <sys/socket.h>
@@ -10,6 +12,7 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -166,6 +169,44 @@ class ServerTest : public ::testing::Test {
   std::vector<nbd_handle*> handles_;
   std::vector<int> raw_;
 };
+
+TEST(Listeners, SplitHostPort) {
+  auto ok = [](const std::string& spec, const std::string& host, const std::string& port) {
+    auto r = io::SplitHostPort(spec);
+    ASSERT_TRUE(r.ok()) << spec << ": " << r.status().message();
+    EXPECT_EQ(r->first, host) << spec;
+    EXPECT_EQ(r->second, port) << spec;
+  };
+  ok("127.0.0.1:10809", "127.0.0.1", "10809");
+  ok("[::1]:10809", "::1", "10809");
+  ok("[fe80::1%lo]:1", "fe80::1%lo", "1");
+  ok("localhost:0", "localhost", "0");
+  ok(":10809", "", "10809");  // any address
+  for (const char* bad : {"10809", "[::1]10809", "[::1", "host:", "host:port", "[::1]:x1"}) {
+    EXPECT_FALSE(io::SplitHostPort(bad).ok()) << bad;
+  }
+}
+
+TEST(Listeners, UnixSocketReplacesOnlyStaleSockets) {
+  char tmpl[] = "/tmp/nbd_listen_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl, path = dir + "/s.sock", file = dir + "/plain";
+  {
+    auto first = io::ListenUnix(path);
+    ASSERT_TRUE(first.ok()) << first.status().message();
+  }
+  // The socket file of a previous run is still there; it is replaced.
+  auto second = io::ListenUnix(path);
+  EXPECT_TRUE(second.ok()) << second.status().message();
+  // A regular file is never removed.
+  {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    std::fclose(f);
+  }
+  EXPECT_FALSE(io::ListenUnix(file).ok());
+  EXPECT_TRUE(std::filesystem::exists(file));
+  std::filesystem::remove_all(dir);
+}
 
 TEST_F(ServerTest, StalledHandshakeIsDropped) {
   options_.handshake_timeout = std::chrono::seconds(1);
