@@ -10,7 +10,7 @@ build_pkgs=(meson ninja-build pkg-config g++ liburing-dev libnbd-dev libsystemd-
 test_pkgs=(libgtest-dev libgmock-dev libnbd-bin python3-libnbd python3-pytest
   python3-pytest-timeout nbdkit nbd-client qemu-utils fio e2fsprogs fuse3 nbdfuse dbus
   systemd util-linux procps clang
-  debhelper dpkg-dev scdoc lintian bash-completion rpm)
+  debhelper dpkg-dev scdoc lintian bash-completion rpm python3-seccomp)
 
 want=("${build_pkgs[@]}")
 [[ "${1:-build}" == test ]] && want+=("${test_pkgs[@]}")
