@@ -1,9 +1,10 @@
 #include "scheduler/policy_loader.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "policy/zoneinfo_files.h"
 
@@ -37,24 +38,24 @@ policy::PolicySet LoadPolicyFiles(const std::vector<std::string>& files) {
   std::vector<policy::PolicyFileText> texts;
   std::vector<policy::Diagnostic> read_errors;
   for (const std::string& file : files) {
-    std::error_code ec;
-    auto size = std::filesystem::file_size(file, ec);
-    if (ec) {
-      read_errors.push_back(FileError(file, "cannot read: " + ec.message()));
-      continue;
-    }
-    if (size > policy::kMaxPolicyFileBytes) {
-      read_errors.push_back(FileError(file, "file larger than 1 MiB"));
-      continue;
-    }
     std::ifstream in(file, std::ios::binary);
-    std::ostringstream body;
-    body << in.rdbuf();
-    if (!in && !in.eof()) {
+    if (!in) {
+      read_errors.push_back(FileError(file, std::string("cannot read: ") + std::strerror(errno)));
+      continue;
+    }
+    // Reads at most one byte past the limit (pipes and /dev/stdin have no size to check).
+    std::string body(policy::kMaxPolicyFileBytes + 1, '\0');
+    in.read(body.data(), static_cast<std::streamsize>(body.size()));
+    if (in.bad()) {
       read_errors.push_back(FileError(file, "cannot read"));
       continue;
     }
-    texts.push_back({file, body.str()});
+    body.resize(static_cast<size_t>(in.gcount()));
+    if (body.size() > policy::kMaxPolicyFileBytes) {
+      read_errors.push_back(FileError(file, "file larger than 1 MiB"));
+      continue;
+    }
+    texts.push_back({file, std::move(body)});
   }
   policy::ZoneinfoFiles zones;
   policy::PolicySet set = policy::ParsePolicyFiles(std::move(texts), zones);
