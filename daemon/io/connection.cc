@@ -84,6 +84,9 @@ void Connection::ArmRecv() noexcept {
     }
     dst = in_.data() + in_end_;
     len = in_.size() - in_end_;
+    // Cannot happen (complete requests are consumed before reading more), but a zero-length
+    // receive would look like EOF.
+    if (len == 0) return Close("receive buffer full");
   }
   io_uring_sqe* sqe = loop_.ring().Sqe(&recv_op_);
   if (!sqe) return Close("io_uring submission queue full");

@@ -55,10 +55,15 @@ VolumeExport::FileOp* VolumeExport::Acquire(nbd::Completion& done, Stage stage, 
   op->length = length;
   op->pos = 0;
   op->fua = op->fast = false;
+  op->hooked = false;
   return op;
 }
 
 void VolumeExport::Finish(FileOp& op, int res) noexcept {
+  if (op.hooked) {
+    op.hooked = false;
+    hook_->AfterWrite(op.offset, op.length);
+  }
   nbd::Completion* done = op.done;
   free_.push_back(&op);
   done->Complete(res < 0 ? res : 0);
@@ -115,6 +120,7 @@ void VolumeExport::Cache(uint64_t offset, uint64_t length, nbd::Completion& done
 
 void VolumeExport::BeginMutation(FileOp& op) noexcept {
   if (!hook_) return Issue(op);
+  op.hooked = true;
   int r = hook_->BeforeWrite(op.offset, op.length, op);
   if (r == kHookReady) return Issue(op);
   if (r < 0) return Finish(op, r);

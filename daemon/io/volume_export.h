@@ -51,6 +51,7 @@ class VolumeExport final : public nbd::Export {
     uint8_t* buf = nullptr;  // kRead/kWrite
     uint64_t offset = 0, length = 0, pos = 0;
     bool fua = false, fast = false;
+    bool hooked = false;  // BeforeWrite was called: AfterWrite is owed at Finish
     void OnCqe(int res) noexcept override;
     void Proceed(int res) noexcept override;
   };

@@ -39,6 +39,10 @@ class VolumeWriteHook {
   // kHookReady, kHookDeferred or -errno. The hot path (chunks already dirty, no snapshot
   // pending) should be an atomic test and return kHookReady.
   virtual int BeforeWrite(uint64_t offset, uint64_t length, HookWaiter& waiter) noexcept = 0;
+  // Called on the I/O loop exactly once for every BeforeWrite call, when that request has
+  // finished (its data write completed, or it failed at any step). Lets the snapshot layer
+  // know when no write of the volume is in flight (the snapshot instant).
+  virtual void AfterWrite(uint64_t /*offset*/, uint64_t /*length*/) noexcept {}
   // Called on the I/O loop before bytes [offset, offset+length) are read from the file.
   // Restore uses it to fill chunks that are not local yet from the chunk store (the read
   // then finds them in the file). Same results as BeforeWrite; the default lets reads run.
