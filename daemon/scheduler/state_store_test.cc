@@ -1,0 +1,69 @@
+#include "scheduler/state_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace blocksnap::scheduler {
+namespace {
+
+policy::TimePoint At(const char* text) {
+  policy::TimePoint t;
+  EXPECT_TRUE(policy::ParseTimestamp(text, &t)) << text;
+  return t;
+}
+
+class StateStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        std::filesystem::temp_directory_path() / ("state_store_test_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    auto db = Db::Open(dir_.string());
+    ASSERT_TRUE(db.ok()) << db.status().message();
+    db_ = std::move(db).value();
+  }
+  void TearDown() override {
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<Db> db_;
+};
+
+TEST_F(StateStoreTest, EmptyWhenNothingSaved) {
+  auto state = LoadState(*db_);
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE(state->last_slot.empty());
+}
+
+TEST_F(StateStoreTest, RoundTripKeepsEntriesOfRemovedPolicies) {
+  policy::SchedulerState s;
+  s.last_slot[{"db-nightly", "nightly"}] = At("2026-01-05T03:00:00Z");
+  s.last_slot[{"web", "hourly"}] = At("2026-01-05T04:00:00Z");
+  ASSERT_TRUE(SaveState(*db_, s).ok());
+  // A later save without "web" (its file was removed) leaves its entry alone.
+  policy::SchedulerState later;
+  later.last_slot[{"db-nightly", "nightly"}] = At("2026-01-06T03:00:00Z");
+  ASSERT_TRUE(SaveState(*db_, later).ok());
+
+  auto loaded = LoadState(*db_);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->last_slot.size(), 2u);
+  EXPECT_EQ((loaded->last_slot[{"db-nightly", "nightly"}]), At("2026-01-06T03:00:00Z"));
+  EXPECT_EQ((loaded->last_slot[{"web", "hourly"}]), At("2026-01-05T04:00:00Z"));
+  auto raw = db_->Get(Cf::kMeta, "policy/db-nightly/nightly");
+  ASSERT_TRUE(raw.ok() && raw->has_value());
+  EXPECT_EQ(**raw, "2026-01-06T03:00:00Z");
+}
+
+TEST_F(StateStoreTest, MalformedValueIsCorruption) {
+  ASSERT_TRUE(db_->Put(Cf::kMeta, "policy/p/s", "yesterday").ok());
+  auto loaded = LoadState(*db_);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), Code::kCorruption);
+  EXPECT_EQ(loaded.status().message(), "scheduler state 'policy/p/s' is malformed: 'yesterday'");
+}
+
+}  // namespace
+}  // namespace blocksnap::scheduler
