@@ -1,9 +1,13 @@
 """blocksnapctl policy validate (no daemon), list, show, run, plan and reload, as text and
 --json, against a daemon on a test clock."""
 import json
+import os
+import pathlib
+import shutil
 import subprocess
+import tempfile
 
-from harness import CTL
+from harness import CTL, Daemon
 from test_policy_common import (by_policy, create_volume, policy_daemon, policy_yaml,
                                 set_time, snapshots, write_policies)
 
@@ -132,3 +136,40 @@ def test_testing_interface_absent_without_test_clock(daemon_factory, tmp_path):
     assert "org.blocksnap1.Manager" in p.stdout and ".ListPolicies" in p.stdout
     assert "org.blocksnap1.Testing" not in p.stdout
     assert [x["name"] for x in d.ctl_json("policy", "list")] == ["db-nightly"]
+
+
+def test_other_users_may_read_policies_but_not_run_or_reload(tmp_path):
+    # The control socket and blocksnapctl must be reachable by "nobody": pytest's tmp dirs
+    # are 0700 and the build tree may sit under /root.
+    base = pathlib.Path(tempfile.mkdtemp(prefix="blocksnap-policy-perm-"))
+    os.chmod(base, 0o755)
+    ctl = shutil.copy2(CTL, base)
+    pdir = write_policies(base / "policies", {"db.yaml": GOOD})
+    d = Daemon(base / "d", extra_args=["--policy-dir", str(pdir), "--test-clock",
+                                       "2026-01-05T02:59:00Z"])
+    d.tmp.mkdir()
+    os.chmod(d.tmp, 0o755)
+    try:
+        d.start()
+        create_volume(d, "db", backup="nightly")
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ctl,
+                     "--control", str(d.control_path)]
+        p = subprocess.run([*as_nobody, "--json", "policy", "list"], capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stderr
+        assert [x["name"] for x in json.loads(p.stdout)] == ["db-nightly"]
+        for args in (["policy", "run", "db-nightly"], ["policy", "reload"]):
+            p = subprocess.run([*as_nobody, *args], capture_output=True, text=True)
+            assert p.returncode == 1
+            assert "permission denied" in p.stderr, p.stderr
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "busctl", f"--address=unix:path={d.control_path}", "call",
+                            "org.blocksnap1", "/org/blocksnap1", "org.blocksnap1.Testing",
+                            "SetTime", "s", "2026-01-05T03:00:00Z"],
+                           capture_output=True, text=True)
+        assert p.returncode != 0 and "ermission denied" in p.stderr, p.stderr
+        assert snapshots(d) == []
+    finally:
+        if d.proc is not None:
+            assert d.stop() == 0
+        shutil.rmtree(base, ignore_errors=True)
