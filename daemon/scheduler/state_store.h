@@ -1,7 +1,7 @@
 // Persistence of the scheduler's state (policy::SchedulerState) in RocksDB: one meta key
 // "policy/<policy>/<schedule>" per schedule, its value the last handled slot as RFC 3339
-// (daemon/store/FORMAT.md). Entries of policies that no longer exist are kept, so a policy
-// file put back later does not repeat a slot.
+// (docs/policies.md, "Running policies"). Entries of policies that no longer exist are kept, so a
+// policy file put back later does not repeat a slot.
 #pragma once
 
 #include "policy/inventory.h"
