@@ -367,3 +367,23 @@ def test_clients_are_shown_and_delete_needs_force(daemon):
             h.pread(4096, 0)
     finally:
         del h  # closes the handle (the binding has no explicit close)
+
+
+def test_concurrent_clients(daemon):
+    """Many blocksnapctl processes at once, each on its own control connection: distinct
+    names all succeed, one contested name is won exactly once."""
+    def spawn(*args):
+        return subprocess.Popen([str(CTL), "--control", str(daemon.control_path), *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    procs = [spawn("volume", "create", f"v{i}", "--size", "4M") for i in range(12)]
+    procs += [spawn("volume", "create", "contested", "--size", "4M") for _ in range(12)]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert all(code == 0 for code, _, _ in results[:12]), results[:12]
+    contested = results[12:]
+    assert sum(code == 0 for code, _, _ in contested) == 1, contested
+    for code, _, err in contested:
+        assert code == 0 or err == "blocksnapctl: volume 'contested' already exists\n", err
+    vols = daemon.ctl_json("volume", "list")
+    assert sorted(v["name"] for v in vols) == sorted([f"v{i}" for i in range(12)] + ["contested"])
+    assert len(images(daemon)) == 13
