@@ -55,6 +55,7 @@ def test_file_list(deb):
         "./lib/systemd/system/blocksnap-snapshot@.service",
         "./lib/systemd/system/blocksnap-snapshot@.timer",
         "./usr/share/dbus-1/system.d/org.blocksnap1.conf",
+        "./usr/share/dbus-1/system-services/org.blocksnap1.service",
         "./usr/lib/sysusers.d/blocksnap.conf",
         "./usr/lib/tmpfiles.d/blocksnap.conf",
         "./etc/blocksnap/blocksnapd.yaml",

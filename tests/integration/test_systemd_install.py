@@ -49,6 +49,7 @@ def test_installed_tree(destdir):
     assert any(f.endswith("/sysusers.d/blocksnap.conf") for f in files), files
     assert any(f.endswith("/tmpfiles.d/blocksnap.conf") for f in files), files
     assert any(f.endswith("/dbus-1/system.d/org.blocksnap1.conf") for f in files), files
+    assert any(f.endswith("/dbus-1/system-services/org.blocksnap1.service") for f in files)
     assert any(f.endswith("/bash-completion/completions/blocksnapctl") for f in files), files
 
 

@@ -185,3 +185,13 @@ def test_snapshot_unit_command_succeeds_for_a_volume(daemon):
     assert p.returncode == 0, p.stderr
     snap_id = p.stdout.strip()
     assert daemon.ctl_json("snapshot", "show", snap_id)["state"] == "completed"
+
+
+def test_dbus_activation_starts_the_service_through_its_alias():
+    text = (UNITS / "org.blocksnap1.dbus-service").read_text()
+    keys = dict(ln.split("=", 1) for ln in text.splitlines() if "=" in ln and ln[0] != "#")
+    assert "[D-BUS Service]" in text
+    assert keys["Name"] == "org.blocksnap1"
+    alias = keys["SystemdService"]
+    assert unit_settings(UNITS / "blocksnapd.service", "Alias") == [alias]
+    assert unit_settings(UNITS / "blocksnapd.service", "Type") == ["notify"]
