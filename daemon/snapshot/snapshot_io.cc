@@ -84,6 +84,29 @@ Status ReadSnapshotChunk(BlockMap& map, ChunkStore& store, const SnapshotRecord&
   return WithChunk(store.Get(v->hash, out), chunk);
 }
 
+Status ReadSnapshotRange(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap,
+                         uint64_t offset, uint64_t length, char* out, std::string* scratch) {
+  if (offset > snap.size || length > snap.size - offset)
+    return InvalidArgument("read of " + std::to_string(length) + " bytes at " +
+                           std::to_string(offset) + " is past the end of " + snap.IdString());
+  const uint64_t cs = snap.chunk_size;
+  while (length > 0) {
+    const uint64_t c = offset / cs, in = offset % cs, n = std::min(length, cs - in);
+    BS_ASSIGN_OR_RETURN(auto v, map.Lookup(snap.volume_id, c, snap.version));
+    if (!v || v->zero) {
+      std::memset(out, 0, n);
+    } else {
+      BS_RETURN_IF_ERROR(WithChunk(store.Get(v->hash, scratch), c));
+      if (scratch->size() < in + n) return Corruption("chunk " + std::to_string(c) + " is short");
+      std::memcpy(out, scratch->data() + in, n);
+    }
+    out += n;
+    offset += n;
+    length -= n;
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<uint64_t>> ChangedChunks(BlockMap& map, uint64_t volume, uint64_t from,
                                             uint64_t to) {
   std::vector<uint64_t> out;

@@ -39,6 +39,11 @@ Result<VerifyReport> VerifySnapshot(BlockMap& map, ChunkStore& store, const Snap
 Status ReadSnapshotChunk(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap,
                          uint64_t chunk, std::string* out);
 
+// Bytes [offset, offset + length) of the snapshot into out (length bytes), every chunk
+// verified; InvalidArgument past the snapshot's size. `scratch` is reused between calls.
+Status ReadSnapshotRange(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap,
+                         uint64_t offset, uint64_t length, char* out, std::string* scratch);
+
 // The chunks whose contents differ between versions `from` and `to` (from < to) of a volume,
 // ascending (EBS ListChangedBlocks).
 Result<std::vector<uint64_t>> ChangedChunks(BlockMap& map, uint64_t volume, uint64_t from,

@@ -342,6 +342,11 @@ Status SnapshotManager::ReadChunk(const SnapshotRecord& snap, uint64_t chunk, st
   return ReadSnapshotChunk(map_, *store_, snap, chunk, out);
 }
 
+Status SnapshotManager::Read(const SnapshotRecord& snap, uint64_t offset, uint64_t length,
+                             char* out, std::string* scratch) {
+  return ReadSnapshotRange(map_, *store_, snap, offset, length, out, scratch);
+}
+
 Result<StoreStats> SnapshotManager::Stats() {
   return store_->Stats();
 }

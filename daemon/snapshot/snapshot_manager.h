@@ -86,6 +86,9 @@ class SnapshotManager {
   Result<std::vector<uint64_t>> Diff(std::string_view from, std::string_view to);
   // One chunk of a completed snapshot (for read-only NBD exports), verified.
   Status ReadChunk(const SnapshotRecord& snap, uint64_t chunk, std::string* out);
+  // Bytes [offset, offset + length) of a snapshot into out, verified (NBD READ of an export).
+  Status Read(const SnapshotRecord& snap, uint64_t offset, uint64_t length, char* out,
+              std::string* scratch);
   Result<StoreStats> Stats();
 
   ChunkStore& store() { return *store_; }

@@ -126,6 +126,23 @@ TEST_F(SnapshotTest, ZeroChunksAreNeverStored) {
   ExpectConsistent();
 }
 
+TEST_F(SnapshotTest, ReadRangeMatchesTheImageAcrossChunks) {
+  auto v = AttachNew(1, 1 * kMiB, kChunk);
+  WritePattern(*v, 1, 1);
+  WritePattern(*v, 2, 1);
+  auto s = Snap(*v);
+  std::string img = Image(*v);
+  std::string scratch;
+  for (auto [off, len] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {0, 4096}, {kChunk - 100, 300}, {kChunk + 5, 2 * kChunk}, {0, kMiB}, {kMiB - 1, 1}}) {
+    std::string out(len, 'x');
+    ASSERT_TRUE(mgr_->Read(s, off, len, out.data(), &scratch).ok());
+    EXPECT_EQ(out, img.substr(off, len)) << off << "+" << len;
+  }
+  std::string out(2, 'x');
+  EXPECT_EQ(mgr_->Read(s, kMiB - 1, 2, out.data(), &scratch).code(), Code::kInvalidArgument);
+}
+
 TEST_F(SnapshotTest, PartialLastChunk) {
   auto v = AttachNew(1, kChunk * 3 + 4096, kChunk);  // last chunk is 4 KiB of the volume
   WriteChunk(*v, 3, Pattern(4096, 3, 1));
