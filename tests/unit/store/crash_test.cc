@@ -73,6 +73,36 @@ TEST_F(CrashTest, PendingSnapshotBecomesErrorAndReleasesWhatItTook) {
   ExpectConsistent();
 }
 
+// A "kill" after each possible number of committed batches of one snapshot.
+TEST_F(CrashTest, EveryCommitBoundary) {
+  for (uint64_t c = 0; c < 8; ++c) WritePattern(*vol_, c, 1);
+  auto s1 = Snap(*vol_);
+  std::string img1 = Image(*vol_);
+  for (uint64_t c = 4; c < 12; ++c) WritePattern(*vol_, c, 2);
+  for (uint64_t k = 1; k < 8; ++k) {
+    SCOPED_TRACE("after " + std::to_string(k) + " commits");
+    SnapshotManagerOptions crashy;
+    crashy.job.flush_bytes = 1;
+    crashy.job.stop_after_flushes = k;
+    Restart(crashy);
+    auto s = mgr_->Create(vol_->id(), {});
+    ASSERT_TRUE(s.ok());
+    ASSERT_EQ(mgr_->Wait(s->IdString())->state, "pending");
+    EXPECT_EQ(EntriesOfVersion(s->version), k);
+    Restart();
+    EXPECT_EQ(mgr_->Get(s->IdString())->state, "error");
+    EXPECT_EQ(EntriesOfVersion(s->version), 0u);
+    EXPECT_EQ((*mgr_->Tracking(vol_->id()))->tracker().DirtyChunks(),
+              (std::vector<uint64_t>{4, 5, 6, 7, 8, 9, 10, 11}));
+    ExpectConsistent();
+    EXPECT_EQ(Dump(s1), img1);
+  }
+  auto last = Snap(*vol_);
+  EXPECT_EQ(last.chunks, 8u);
+  EXPECT_EQ(Dump(last), Image(*vol_));
+  ExpectConsistent();
+}
+
 TEST_F(CrashTest, WritesAfterTheInstantSurviveTheCrashToo) {
   for (uint64_t c = 0; c < 4; ++c) WritePattern(*vol_, c, 1);
   SnapshotManagerOptions held;
