@@ -255,7 +255,10 @@ void NbdServer::HandOff(int fd, std::string peer, bool tcp) {
   }
   if (tcp) {
     int one = 1;
+    // Replies are sent as soon as they are complete; batching is done by gathering.
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // A client host that vanishes without a FIN must not hold its slot forever.
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
   }
   size_t i = next_loop_.fetch_add(1) % loops_.size();
   io::LoopState* state = states_[i].get();
