@@ -110,3 +110,14 @@ def test_catch_up_after_downtime_runs_once(daemon_factory, tmp_path):
     assert len(snaps) == 2
     assert snaps[1]["tags"]["blocksnap:test-created"] == "2026-01-08T12:00:00Z"
     assert "slot=2026-01-08T03:00:00Z" in d.log_text()
+
+
+def test_deleting_a_policy_file_leaves_its_snapshots(daemon_factory, tmp_path):
+    d = policy_daemon(daemon_factory, tmp_path, {"p.yaml": policy_yaml("p", retain="{count: 1}")})
+    create_volume(d, "db", backup="nightly")
+    assert len(set_time(d, "2026-01-05T03:00:00Z")) == 1
+    (d.policy_dir / "p.yaml").unlink()
+    assert d.ctl_json("policy", "reload") == {"policies": 0, "errors": []}
+    for day in range(6, 9):
+        assert set_time(d, f"2026-01-{day:02d}T03:00:00Z") == []
+    assert len(by_policy(snapshots(d), "p")) == 1
