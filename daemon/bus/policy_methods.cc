@@ -36,6 +36,19 @@ int ListPolicies(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noe
   });
 }
 
+int ListPolicyErrors(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    Result<scheduler::Scheduler*> s = Sched(userdata);
+    if (!s.ok()) return SetBusError(ret_error, s.status());
+    sd_bus_message* raw = nullptr;
+    int r = sd_bus_message_new_method_return(m, &raw);
+    MessagePtr reply(raw);
+    if (r >= 0) r = AppendStrings(reply.get(), (*s)->load_errors());
+    if (r < 0) return r;
+    return sd_bus_send(nullptr, reply.get(), nullptr);
+  });
+}
+
 int GetPolicy(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
   return GuardHandler(ret_error, [&]() -> int {
     const char* name = nullptr;
@@ -120,6 +133,8 @@ const sd_bus_vtable kPolicyVtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_METHOD_WITH_NAMES("ListPolicies", "", "", "aa{sv}", SD_BUS_PARAM(policies), ListPolicies,
                              SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ListPolicyErrors", "", "", "as", SD_BUS_PARAM(errors),
+                             ListPolicyErrors, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("GetPolicy", "s", SD_BUS_PARAM(name), "a{sv}", SD_BUS_PARAM(policy),
                              GetPolicy, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("PlanPolicies", "u", SD_BUS_PARAM(days), "aa{sv}",

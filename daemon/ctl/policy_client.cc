@@ -120,6 +120,15 @@ Result<Json> GetPolicy(BusClient& client, const std::string& name) {
   return out;
 }
 
+Result<std::vector<std::string>> ListPolicyErrors(BusClient& client) {
+  MessagePtr reply;
+  BS_RETURN_IF_ERROR(client.CallManager(
+      "ListPolicyErrors", [](sd_bus_message*) { return 0; }, &reply));
+  std::vector<std::string> errors;
+  if (int r = ReadStrings(reply.get(), &errors); r < 0) return client.MessageError(r);
+  return errors;
+}
+
 Result<Json> ReloadPolicies(BusClient& client) {
   MessagePtr reply;
   BS_RETURN_IF_ERROR(client.CallManager(

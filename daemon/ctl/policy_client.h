@@ -21,6 +21,8 @@ Result<Json> PlanPolicies(BusClient& client, uint32_t days);
 Result<Json> RunPolicy(BusClient& client, const std::string& name, const std::string& schedule);
 // Manager.GetPolicy(name): one object (with "text", the daemon's description).
 Result<Json> GetPolicy(BusClient& client, const std::string& name);
+// Manager.ListPolicyErrors: the problems of the files the daemon skipped.
+Result<std::vector<std::string>> ListPolicyErrors(BusClient& client);
 // Manager.ReloadPolicies: {"policies": N, "errors": [...]}.
 Result<Json> ReloadPolicies(BusClient& client);
 

@@ -76,6 +76,12 @@ int RunList(CommandContext& ctx) {
                   JoinList(p["volumes"]), Or(p["last_run"]), Or(p["last_result"]),
                   Or(p["next_run"])});
   table.Print(std::cout);
+  // Skipped files matter to whoever reads the table: say so, apart from the table.
+  Result<std::vector<std::string>> errors = ListPolicyErrors(**client);
+  if (errors.ok()) {
+    std::cout.flush();
+    for (const std::string& e : *errors) std::cerr << "skipped: " << e << '\n';
+  }
   return kExitOk;
 }
 

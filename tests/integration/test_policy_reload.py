@@ -66,6 +66,7 @@ def test_broken_file_beside_a_good_one(daemon_factory, tmp_path):
     create_volume(d, "db", backup="nightly")
     assert f"{d.policy_dir}/{BROKEN_ERROR}" in d.log_text()
     assert [p["name"] for p in d.ctl_json("policy", "list")] == ["good"]
+    assert d.ctl("policy", "list").stderr == f"skipped: {d.policy_dir}/{BROKEN_ERROR}\n"
     actions = set_time(d, "2026-01-05T03:00:00Z")
     assert [(a["Kind"], a["Policy"]) for a in actions] == [("create", "good")]
 
