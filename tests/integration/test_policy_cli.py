@@ -173,3 +173,27 @@ def test_other_users_may_read_policies_but_not_run_or_reload(tmp_path):
         if d.proc is not None:
             assert d.stop() == 0
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_validate_defaults_to_the_default_policy_dir():
+    # As a user, the default policy dir is $XDG_CONFIG_HOME/blocksnap/policies.d; run as
+    # "nobody" so the test never reads the host's /etc/blocksnap.
+    base = pathlib.Path(tempfile.mkdtemp(prefix="blocksnap-policy-default-"))
+    try:
+        os.chmod(base, 0o755)
+        ctl = shutil.copy2(CTL, base)
+        pdir = write_policies(base / "config" / "blocksnap" / "policies.d",
+                              {"a.yaml": GOOD, "b.yaml": BAD_COUNT, "notes.txt": "ignored"})
+        env = dict(os.environ, XDG_CONFIG_HOME=str(base / "config"), HOME=str(base))
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ctl]
+        p = subprocess.run([*nobody, "policy", "validate"], capture_output=True, text=True,
+                           env=env)
+        assert p.returncode == 1, p.stderr
+        assert p.stdout == (f"{pdir}/b.yaml:7:21: 'count' must be between 1 and 1000, "
+                            "got 0\n")
+        (pdir / "b.yaml").unlink()
+        p = subprocess.run([*nobody, "policy", "validate"], capture_output=True, text=True,
+                           env=env)
+        assert (p.returncode, p.stdout) == (0, "1 policies OK\n"), p.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
