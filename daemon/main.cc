@@ -20,7 +20,8 @@
 #include "service/notify.h"      // [systemd]
 #include "service/watchdog.h"    // [systemd]
 #include "services.h"
-#include "snapshot/snapshot_manager.h"  // [scheduler]
+#include "snapshot/snapshot_manager.h"
+#include "wiring/snapshot_wiring.h"
 #include "store/db.h"
 #include "util/logging.h"
 #include "volume/volume_manager.h"
@@ -114,18 +115,24 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
     return 1;
   }
 
-  // [scheduler] The snapshot manager the scheduler works through. TODO(lead): when the
-  // snapshot wiring (write hook, attach on create) lands in main.cc, use that one instead.
-  auto snapshots = SnapshotManager::Open(**db);  // [scheduler]
-  if (!snapshots.ok()) {                         // [scheduler]
-    spdlog::critical("{}", snapshots.status().message());  // [scheduler]
-    return 1;                                              // [scheduler]
-  }                                                        // [scheduler]
+  // Snapshots: recover what a crash left, then track every volume's writes (dirty chunks,
+  // copy-before-write) through the write hook the NBD server installs per volume.
+  auto snapshots = SnapshotManager::Open(**db);
+  if (!snapshots.ok()) {
+    spdlog::critical("{}", snapshots.status().message());
+    return 1;
+  }
+  auto wiring = SnapshotWiring::Connect(**volumes, **snapshots);
+  if (!wiring.ok()) {
+    spdlog::critical("{}", wiring.status().message());
+    return 1;
+  }
   std::unique_ptr<scheduler::Scheduler> policy_scheduler;  // [scheduler]
 
   Services services;
   services.db = db->get();
   services.volumes = volumes->get();
+  services.snapshots = snapshots->get();
   services.reload = [&env, &overrides, &config, &policy_scheduler]() -> Status {
     BS_ASSIGN_OR_RETURN(Config fresh, ResolveConfig(env, overrides));
     BS_RETURN_IF_ERROR(SetLogLevel(fresh.log_level));
@@ -163,6 +170,7 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   }                                                            // NBD server
   nbd_options.threads = config.io_threads;                     // NBD server
   nbd_options.max_connections = config.max_connections;       // NBD server
+  nbd_options.write_hook = (*wiring)->WriteHookProvider();
   auto nbd_server = NbdServer::Start(nbd_options, **volumes);  // NBD server
   if (!nbd_server.ok()) {                                      // NBD server
     spdlog::critical("{}", nbd_server.status().message());    // NBD server
@@ -210,7 +218,8 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   policy_scheduler.reset();      // [scheduler] lets a running round finish
   (*nbd_server)->Stop();                       // NBD server
   (*volumes)->set_attached_clients(nullptr);  // NBD server
-  snapshots->reset();                          // [scheduler]
+  wiring->reset();
+  snapshots->reset();
   volumes->reset();
   db->reset();
   spdlog::info("blocksnapd stopped");

@@ -12,6 +12,7 @@ namespace blocksnap {
 class Db;
 class VolumeManager;
 class AttachedClients;
+class SnapshotManager;
 namespace scheduler {
 class Scheduler;
 }  // namespace scheduler
@@ -20,6 +21,7 @@ struct Services {
   Db* db = nullptr;
   VolumeManager* volumes = nullptr;
   AttachedClients* clients = nullptr;  // the NBD server
+  SnapshotManager* snapshots = nullptr;
   scheduler::Scheduler* scheduler = nullptr;  // the policy scheduler (daemon/scheduler)
   // Re-reads the config file and the policies (SIGHUP, `policy reload`).
   std::function<Status()> reload;

@@ -120,7 +120,16 @@ Result<VolumeRecord> VolumeManager::Create(const CreateVolumeRequest& req) {
     ::unlink(path.c_str());
     return st;
   }
-  by_name_.emplace(r.name, std::make_shared<Volume>(r, std::move(fd), path));
+  auto volume = std::make_shared<Volume>(r, std::move(fd), path);
+  if (lifecycle_) {
+    if (Status st = lifecycle_->VolumeCreated(volume); !st.ok()) {
+      if (Status undo = db_.Delete(Cf::kMeta, r.Key()); !undo.ok())
+        spdlog::warn("undoing the create of {}: {}, ignoring", r.name, undo.message());
+      ::unlink(path.c_str());
+      return st;
+    }
+  }
+  by_name_.emplace(r.name, std::move(volume));
   spdlog::info("created volume {} ({}, {} bytes, chunk {})", r.name, r.IdString(), r.size,
                r.chunk_size);
   return r;
@@ -169,6 +178,7 @@ Status VolumeManager::Delete(std::string_view name_or_id, bool force) {
   if (::unlink(vol->path().c_str()) != 0 && errno != ENOENT)
     spdlog::warn("volume {}: removing {}: {}, ignoring", vol->name(), vol->path(),
                  std::strerror(errno));
+  if (lifecycle_) lifecycle_->VolumeDeleted(vol->id());
   spdlog::info("deleted volume {} ({})", vol->name(), vol->record().IdString());
   return Status::Ok();
 }

@@ -41,6 +41,16 @@ class AttachedClients {
   virtual void DisconnectClients(uint64_t volume_id) = 0;
 };
 
+// Told about volumes coming and going (the snapshot engine tracks their writes).
+class VolumeLifecycle {
+ public:
+  virtual ~VolumeLifecycle() = default;
+  // A volume was just created (all zeros). A failure undoes the create.
+  virtual Status VolumeCreated(const std::shared_ptr<Volume>& volume) = 0;
+  // A volume's record and image are gone.
+  virtual void VolumeDeleted(uint64_t volume_id) = 0;
+};
+
 class VolumeManager {
  public:
   // Loads every volume record from db and opens its image under data_dir/volumes/.
@@ -61,6 +71,10 @@ class VolumeManager {
                            const std::vector<std::string>& unset);
 
   void set_attached_clients(AttachedClients* a) { attached_ = a; }
+  void set_lifecycle(VolumeLifecycle* l) {
+    std::lock_guard lock(mu_);
+    lifecycle_ = l;
+  }
   const std::string& volumes_dir() const { return volumes_dir_; }
 
  private:
@@ -73,6 +87,7 @@ class VolumeManager {
   const std::string volumes_dir_;
   AttachedClients* attached_ = nullptr;
   mutable std::mutex mu_;
+  VolumeLifecycle* lifecycle_ = nullptr;  // guarded by mu_
   std::map<std::string, std::shared_ptr<Volume>, std::less<>> by_name_;
 };
 
