@@ -52,13 +52,8 @@ int CreateSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) n
       Result<SnapshotRecord> rec =
           vol.ok() ? Result<SnapshotRecord>(Internal("")) : Result<SnapshotRecord>(vol.status());
       if (vol.ok()) {
+        // Every volume is attached to the snapshot engine by SnapshotWiring.
         rec = sched->snapshots().Create((*vol)->id(), tags);
-        if (!rec.ok() && rec.status().code() == Code::kNotFound &&
-            !sched->snapshots().Tracking((*vol)->id()).ok()) {
-          Status st = sched->snapshots().AttachVolume(*vol, false);
-          rec =
-              st.ok() ? sched->snapshots().Create((*vol)->id(), tags) : Result<SnapshotRecord>(st);
-        }
         if (rec.ok()) rec = sched->snapshots().Wait(rec->IdString());
       }
       return [pending, rec = std::move(rec)] {

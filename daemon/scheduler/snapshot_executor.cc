@@ -58,12 +58,6 @@ policy::Expected<std::string> SnapshotExecutor::CreateSnapshot(const policy::Act
   if (test_clock_) tags[std::string(kTestCreatedTag)] = policy::FormatTimestamp(create.at);
   const uint64_t id = (*volume)->id();
   Result<SnapshotRecord> rec = CreateOnce(id, tags);
-  if (!rec.ok() && rec.status().code() == Code::kNotFound && !snapshots_.Tracking(id).ok()) {
-    // Not attached to the snapshot manager yet (a volume made before it tracked volumes).
-    Status st = snapshots_.AttachVolume(*volume, /*created_now=*/false);
-    if (!st.ok()) return policy::MakeError(st.message());
-    rec = CreateOnce(id, tags);
-  }
   if (!rec.ok()) return policy::MakeError(rec.status().message());
   Result<SnapshotRecord> done = snapshots_.Wait(rec->IdString());
   if (!done.ok()) return policy::MakeError(done.status().message());
