@@ -45,6 +45,7 @@ Connection::Connection(ConnectionHost& host, EventLoop& loop, UniqueFd fd, std::
 
 Connection::~Connection() {
   assert(!recv_inflight_ && !send_inflight_);
+  loop_.CancelDeferred(this);
 }
 
 void Connection::Start() noexcept {
@@ -228,7 +229,7 @@ void Connection::SendReply(nbd::Slot& slot) noexcept {
     return MaybeFinish();
   }
   queue_.push_back({&slot, ReplyBytes(slot)});
-  ArmSend();
+  if (!send_inflight_) loop_.Defer(this);
 }
 
 void Connection::ArmSend() noexcept {

@@ -38,7 +38,7 @@ class ConnectionHost {
   ~ConnectionHost() = default;
 };
 
-class Connection final : public nbd::ReplySink {
+class Connection final : public nbd::ReplySink, private Deferred {
  public:
   static constexpr size_t kRecvBufferSize = 256 * 1024;
   static constexpr size_t kMaxInFlight = 128;
@@ -91,6 +91,8 @@ class Connection final : public nbd::ReplySink {
   void ReleaseSlot(nbd::Slot& slot) noexcept;
   bool Paused() const;
   void ArmSend() noexcept;
+  // Replies completed in one batch of CQEs go out together, after the batch.
+  void RunDeferred() noexcept override { ArmSend(); }
   void OnSend(int res) noexcept;
   void CloseWhenDrained(const std::string& why) noexcept;
   void MaybeFinish() noexcept;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -80,6 +81,35 @@ void EventLoop::RunTasks() noexcept {
   for (auto& t : tasks) t();
 }
 
+void EventLoop::Defer(Deferred* d) noexcept {
+  if (d->deferred_queued_) return;
+  d->deferred_queued_ = true;
+  deferred_.push_back(d);
+}
+
+void EventLoop::CancelDeferred(Deferred* d) noexcept {
+  if (!d->deferred_queued_) return;
+  d->deferred_queued_ = false;
+  for (auto* list : {&deferred_, &deferred_running_}) {
+    std::replace(list->begin(), list->end(), d, static_cast<Deferred*>(nullptr));
+  }
+}
+
+void EventLoop::RunDeferred() noexcept {
+  // Swap so that work deferred while running lands in the next round; both vectors keep
+  // their capacity.
+  while (!deferred_.empty()) {
+    deferred_running_.swap(deferred_);
+    for (size_t i = 0; i < deferred_running_.size(); ++i) {
+      Deferred* d = deferred_running_[i];
+      if (!d) continue;  // cancelled
+      d->deferred_queued_ = false;
+      d->RunDeferred();
+    }
+    deferred_running_.clear();
+  }
+}
+
 void EventLoop::Run() noexcept {
   while (true) {
     if (!wake_armed_) ArmWake();
@@ -90,6 +120,7 @@ void EventLoop::Run() noexcept {
       spdlog::critical("io loop {}: io_uring failed: {}", index_, std::strerror(-r));
       break;
     }
+    RunDeferred();
   }
   // Tasks posted after the loop ended (e.g. a late connection handoff) still run, so the
   // resources they carry are released.

@@ -14,6 +14,20 @@
 
 namespace blocksnap::io {
 
+// Work to run once after the current batch of completions (e.g. sending every reply that
+// completed in the batch with one sendmsg instead of one each).
+class Deferred {
+ public:
+  virtual void RunDeferred() noexcept = 0;
+
+ protected:
+  ~Deferred() = default;
+
+ private:
+  friend class EventLoop;
+  bool deferred_queued_ = false;
+};
+
 class EventLoop {
  public:
   struct Hooks {
@@ -33,6 +47,11 @@ class EventLoop {
   // Asks the loop to stop (on_stop, then exit once idle) and joins it.
   void StopAndJoin();
 
+  // Loop thread only. Runs d->RunDeferred() after the current completion batch, once
+  // however often it is deferred. Cancel before destroying d.
+  void Defer(Deferred* d) noexcept;
+  void CancelDeferred(Deferred* d) noexcept;
+
   Ring& ring() { return ring_; }
   size_t index() const { return index_; }
   bool stopping() const { return stopping_; }
@@ -43,6 +62,7 @@ class EventLoop {
   void ArmWake() noexcept;
   void ArmTick() noexcept;
   void RunTasks() noexcept;
+  void RunDeferred() noexcept;
 
   struct WakeOp final : IoOp {
     EventLoop* loop;
@@ -67,6 +87,7 @@ class EventLoop {
   bool exit_ = false;
   std::mutex mu_;
   std::vector<std::function<void()>> tasks_;
+  std::vector<Deferred*> deferred_, deferred_running_;
   std::thread thread_;
 };
 
