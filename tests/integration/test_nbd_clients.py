@@ -8,8 +8,9 @@ import pytest
 MiB = 1 << 20
 
 
-def run(*cmd, timeout=300):
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
+def run(*cmd, timeout=300, cwd=None):
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                       cwd=cwd)
     assert p.returncode == 0, f"{cmd} exited {p.returncode}:\n{p.stdout}\n{p.stderr}"
     return p.stdout
 
@@ -95,10 +96,11 @@ def test_nbd_client_lists_exports(vol):
     assert sorted(names) == ["second", "v1"]
 
 
-def test_fio_nbd_engine_verify(vol):
+def test_fio_nbd_engine_verify(vol, tmp_path):
+    # cwd: fio leaves its verify state file there.
     out = run("fio", "--name=verify", "--ioengine=nbd", f"--uri={vol.uri('v1')}",
               "--rw=randwrite", "--bs=4k", "--size=32M", "--iodepth=16", "--verify=crc32c",
-              "--do_verify=1", "--output-format=json", timeout=600)
+              "--do_verify=1", "--output-format=json", timeout=600, cwd=tmp_path)
     job = json.loads(out[out.index("{"):])["jobs"][0]
     assert job["error"] == 0
     assert job["write"]["io_bytes"] == 32 * MiB

@@ -53,7 +53,7 @@ def hostile_session(port, rng):
         s.close()
 
 
-def test_fio_verifies_under_hostile_traffic(daemon):
+def test_fio_verifies_under_hostile_traffic(daemon, tmp_path):
     daemon.ctl("volume", "create", "a", "--size", "256M")
     daemon.ctl("volume", "create", "b", "--size", "64M")
     daemon.ctl("volume", "create", "junk", "--size", "64M")
@@ -62,11 +62,13 @@ def test_fio_verifies_under_hostile_traffic(daemon):
                           "--rw=randrw", "--bs=4k-256k", "--size=32M", "--offset_increment=64M",
                           "--numjobs=4", "--iodepth=32", "--verify=crc32c",
                           "--verify_backlog=64", "--group_reporting"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         cwd=tmp_path),  # fio leaves verify state files in its cwd
         subprocess.Popen(["fio", "--name=b", "--ioengine=nbd", f"--uri={daemon.unix_uri('b')}",
                           "--rw=randwrite", "--bs=4k", "--size=32M", "--iodepth=64",
                           "--verify=crc32c"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         cwd=tmp_path),
     ]
     done = threading.Event()
     count = [0]
