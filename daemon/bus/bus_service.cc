@@ -15,6 +15,7 @@
 #include "bus/control_socket.h"
 #include "bus/manager_object.h"
 #include "bus/policy_methods.h"  // policy scheduler
+#include "bus/snapshot_methods.h"  // snapshots
 #include "bus/volume_object.h"
 
 namespace blocksnap {
@@ -126,7 +127,8 @@ Status BusService::ConnectBus() {
 // interface on one path (member names must differ).
 using ObjectRegistrar = int (*)(sd_bus* bus, BusContext* ctx);
 constexpr ObjectRegistrar kObjectRegistrars[] = {AddManagerObject, AddVolumeObjects,
-                                                 AddPolicyMethods};
+                                                 AddPolicyMethods,
+                                                 AddSnapshotMethods};  // snapshots
 
 int BusService::Serve(sd_bus* bus) {
   int r = 0;

@@ -16,6 +16,8 @@
 #include "ctl/command_context.h"
 #include "ctl/output.h"
 #include "ctl/policy_commands.h"
+#include "ctl/snapshot_commands.h"  // snapshots
+#include "ctl/status_commands.h"    // snapshots
 #include "ctl/volume_commands.h"
 
 namespace blocksnap::ctl {
@@ -48,6 +50,8 @@ int Main(int argc, char** argv) {
 
   AddVolumeCommands(app, ctx);
   AddPolicyCommands(app, ctx);
+  AddSnapshotCommands(app, ctx);  // snapshots
+  AddStatusCommand(app, ctx);     // snapshots
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,143 @@
+#include "bus/snapshot_async.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+#include "bus/bus_names.h"
+#include "bus/snapshot_codec.h"
+#include "snapshot/snapshot_manager.h"
+
+namespace blocksnap {
+namespace {
+
+// Loop thread only: the instances by control plane. Weak, so the last connection's slot
+// destroys the instance.
+std::map<BusContext*, std::weak_ptr<SnapshotAsync>>& Registry() {
+  static std::map<BusContext*, std::weak_ptr<SnapshotAsync>> registry;
+  return registry;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<SnapshotAsync>> SnapshotAsync::For(BusContext* ctx, sd_event* event) {
+  auto& registry = Registry();
+  if (auto it = registry.find(ctx); it != registry.end())
+    if (auto existing = it->second.lock()) return existing;
+  BS_ASSIGN_OR_RETURN(auto queue, scheduler::MainQueue::Create(event));
+  auto made = std::make_shared<SnapshotAsync>(ctx, event, std::move(queue));
+  registry[ctx] = made;
+  return made;
+}
+
+SnapshotAsync::~SnapshotAsync() {
+  timer_.reset();
+  for (Worker& w : workers_)
+    if (w.thread.joinable()) w.thread.join();
+  auto& registry = Registry();
+  if (auto it = registry.find(ctx_); it != registry.end() && it->second.expired())
+    registry.erase(it);
+}
+
+void SnapshotAsync::Emit(const char* member, const SnapshotRecord& r) {
+  const std::string id = r.IdString();
+  for (sd_bus* bus : connections_) {
+    int e = sd_bus_emit_signal(bus, kManagerPath, kManagerInterface, member, "sss", id.c_str(),
+                               r.volume_name.c_str(), r.state.c_str());
+    if (e < 0) spdlog::debug("emitting {}: {}, ignoring", member, std::strerror(-e));
+  }
+}
+
+void SnapshotAsync::Reap() {
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void SnapshotAsync::Run(std::function<std::function<void()>()> work) {
+  Reap();
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  scheduler::MainQueue* queue = queue_.get();
+  // The queue outlives the thread: the destructor joins before the queue goes.
+  std::thread t([work = std::move(work), done, queue]() {
+    std::function<void()> complete;
+    try {
+      complete = work();
+    } catch (const std::exception& e) {
+      spdlog::error("snapshot worker failed: {}", e.what());
+    }
+    if (complete) queue->Post(std::move(complete));
+    done->store(true);
+  });
+  workers_.push_back(Worker{std::move(t), done});
+}
+
+void SnapshotAsync::Watch(const std::string& id, std::shared_ptr<PendingReply> waiter) {
+  Watched& w = watched_[id];
+  if (waiter)
+    w.waiters.push_back(std::move(waiter));
+  else
+    w.signal = true;
+  ArmTimer();
+}
+
+void SnapshotAsync::ArmTimer() {
+  if (watched_.empty()) {
+    if (timer_) sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
+    return;
+  }
+  if (!timer_) {
+    sd_event_source* raw = nullptr;
+    int r = sd_event_add_time_relative(event_, &raw, CLOCK_MONOTONIC, kPollUsec, 0, OnTimer, this);
+    if (r < 0) {
+      spdlog::error("arming the snapshot poll timer: {}", std::strerror(-r));
+      return;
+    }
+    timer_.reset(raw);
+    sd_event_source_set_description(raw, "snapshot-poll");
+    return;
+  }
+  uint64_t now = 0;
+  sd_event_now(event_, CLOCK_MONOTONIC, &now);
+  sd_event_source_set_time(timer_.get(), now + kPollUsec);
+  sd_event_source_set_enabled(timer_.get(), SD_EVENT_ONESHOT);
+}
+
+int SnapshotAsync::OnTimer(sd_event_source*, uint64_t, void* userdata) noexcept {
+  auto* self = static_cast<SnapshotAsync*>(userdata);
+  try {
+    self->Poll();
+  } catch (const std::exception& e) {
+    spdlog::error("polling snapshots: {}", e.what());
+  }
+  self->ArmTimer();
+  return 0;
+}
+
+void SnapshotAsync::Poll() {
+  SnapshotManager* snapshots = ctx_->services->snapshots;
+  for (auto it = watched_.begin(); it != watched_.end();) {
+    Result<SnapshotRecord> rec =
+        snapshots ? snapshots->Get(it->first) : Result<SnapshotRecord>(Busy("no snapshots"));
+    if (rec.ok() && rec->pending()) {
+      ++it;
+      continue;
+    }
+    if (rec.ok() && it->second.signal) Emit("SnapshotCompleted", *rec);
+    for (auto& waiter : it->second.waiters) {
+      if (!rec.ok()) {
+        waiter->Error(rec.status());
+      } else {
+        waiter->Reply([&](sd_bus_message* m) { return AppendSnapshotDict(m, *rec); });
+      }
+    }
+    it = watched_.erase(it);
+  }
+}
+
+}  // namespace blocksnap

@@ -1,0 +1,86 @@
+// SnapshotAsync: how the snapshot methods answer without blocking the sd-event loop.
+//
+// One instance per control plane (per BusContext), shared by every connection that serves
+// the snapshot methods:
+// - Long calls (DumpSnapshot, VerifySnapshot, DiffSnapshots, GetStatus) run on a worker
+//   thread of their own; the work returns a completion that is posted back to the loop
+//   through an eventfd (scheduler::MainQueue), where it sends the reply (the call and its
+//   connection are kept alive with sd_bus_message_ref/sd_bus_ref by PendingReply).
+// - Waiting (WaitSnapshot, and SnapshotCompleted signals) runs no thread: a timer on the
+//   loop polls the records of the watched snapshots (SnapshotManager::Get, a RocksDB read)
+//   every kPollUsec while any is watched, and answers or signals when one is no longer
+//   pending. A waiter whose client goes away costs one record read per tick until then.
+// The destructor (the last connection gone, i.e. at daemon shutdown or when the last client
+// disconnects) joins the running workers; a Dump in flight is finished first.
+#pragma once
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include <atomic>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bus/bus_context.h"
+#include "bus/bus_ptr.h"
+#include "bus/policy_reply.h"
+#include "scheduler/main_queue.h"
+#include "snapshot/snapshot_record.h"
+
+namespace blocksnap {
+
+class SnapshotAsync {
+ public:
+  static constexpr uint64_t kPollUsec = 50'000;
+
+  // The instance of ctx, created on first use on `event` (the loop of ctx's connections).
+  static Result<std::shared_ptr<SnapshotAsync>> For(BusContext* ctx, sd_event* event);
+  ~SnapshotAsync();
+  SnapshotAsync(const SnapshotAsync&) = delete;
+  SnapshotAsync& operator=(const SnapshotAsync&) = delete;
+
+  // The connections signals go to.
+  void AddConnection(sd_bus* bus) { connections_.insert(bus); }
+  void RemoveConnection(sd_bus* bus) { connections_.erase(bus); }
+  // Emits member(id s, volume s, state s) on /org/blocksnap1 to every connection.
+  void Emit(const char* member, const SnapshotRecord& r);
+
+  // Runs work on a worker thread; the function it returns runs on the loop.
+  void Run(std::function<std::function<void()>()> work);
+  // Watches a snapshot until it is no longer pending: emits SnapshotCompleted then and, when
+  // waiter is set, replies to it with the final record (a{sv}).
+  void Watch(const std::string& id, std::shared_ptr<PendingReply> waiter);
+
+  SnapshotAsync(BusContext* ctx, sd_event* event, std::unique_ptr<scheduler::MainQueue> queue)
+      : ctx_(ctx), event_(event), queue_(std::move(queue)) {}
+
+ private:
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  struct Watched {
+    bool signal = false;  // emit SnapshotCompleted when it ends
+    std::vector<std::shared_ptr<PendingReply>> waiters;
+  };
+  void Reap();
+  void ArmTimer();
+  void Poll();
+  static int OnTimer(sd_event_source* s, uint64_t usec, void* userdata) noexcept;
+
+  BusContext* ctx_;
+  sd_event* event_;
+  std::unique_ptr<scheduler::MainQueue> queue_;
+  std::list<Worker> workers_;
+  std::map<std::string, Watched> watched_;
+  EventSourcePtr timer_;
+  std::set<sd_bus*> connections_;
+};
+
+}  // namespace blocksnap

@@ -1,0 +1,394 @@
+// Snapshot method handlers. Each is noexcept (GuardHandler) and answers a failure with the
+// named error of its Status. Mutating calls (Create, Delete, Tag, Dump) check the caller's
+// authority like the volume calls, after the request has been validated.
+#include "bus/snapshot_methods.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bus/basic_codec.h"
+#include "bus/bus_names.h"
+#include "bus/credentials.h"
+#include "bus/snapshot_async.h"
+#include "bus/snapshot_codec.h"
+#include "snapshot/snapshot_manager.h"
+
+namespace blocksnap {
+namespace {
+
+// The userdata of one connection's vtable.
+struct Connection {
+  BusContext* ctx = nullptr;
+  sd_bus* bus = nullptr;
+  std::shared_ptr<SnapshotAsync> async;
+};
+
+Connection& Conn(void* userdata) {
+  return *static_cast<Connection*>(userdata);
+}
+
+Result<SnapshotManager*> Snapshots(const Connection& c) {
+  SnapshotManager* s = c.ctx->services->snapshots;
+  if (s == nullptr) return Busy("the snapshot engine is not running");
+  return s;
+}
+
+std::string SnapshotObjectPath(const std::string& id) {
+  std::string path = std::string(kManagerPath) + "/snapshot/";
+  for (char ch : id) path += ch == '-' ? '_' : ch;
+  return path;
+}
+
+int ReplyRecord(sd_bus_message* call, const SnapshotRecord& rec) {
+  sd_bus_message* raw = nullptr;
+  int r = sd_bus_message_new_method_return(call, &raw);
+  MessagePtr reply(raw);
+  if (r >= 0) r = AppendSnapshotDict(reply.get(), rec);
+  if (r < 0) return r;
+  return sd_bus_send(nullptr, reply.get(), nullptr);
+}
+
+int CreateSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    Connection& c = Conn(userdata);
+    const char* volume = nullptr;
+    Tags tags;
+    int r = sd_bus_message_read(m, "s", &volume);
+    if (r < 0) return r;
+    if ((r = ReadTags(m, &tags)) < 0) return r;
+    Status st;
+    for (const auto& [k, v] : tags)
+      if (st.ok()) st = ValidateTag(k, v);
+    Result<VolumeRecord> vol = c.ctx->volumes().Get(volume);
+    if (st.ok() && !vol.ok()) st = vol.status();
+    Result<SnapshotManager*> snaps = Snapshots(c);
+    if (st.ok() && !snaps.ok()) st = snaps.status();
+    if (st.ok()) st = CheckMayMutate(m, "creating a snapshot");
+    if (!st.ok()) return SetBusError(ret_error, st);
+    // Fixes the point in time (writes are held only for the in-flight ones); the copy runs
+    // in the background.
+    Result<SnapshotRecord> rec = (*snaps)->Create(vol->id, tags);
+    if (!rec.ok()) return SetBusError(ret_error, rec.status());
+    c.async->Emit("SnapshotCreated", *rec);
+    c.async->Watch(rec->IdString(), nullptr);
+    const std::string id = rec->IdString();
+    const std::string path = SnapshotObjectPath(id);
+    return sd_bus_reply_method_return(m, "os", path.c_str(), id.c_str());
+  });
+}
+
+int ListSnapshots(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    Connection& c = Conn(userdata);
+    const char* volume = nullptr;
+    int r = sd_bus_message_read(m, "s", &volume);
+    if (r < 0) return r;
+    Result<SnapshotManager*> snaps = Snapshots(c);
+    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
+    std::string filter = volume;
+    std::optional<uint64_t> volume_id;
+    if (!filter.empty()) {
+      // A live volume by name or id; the name of a deleted one still lists its snapshots.
+      if (Result<VolumeRecord> vol = c.ctx->volumes().Get(filter); vol.ok()) volume_id = vol->id;
+    }
+    Result<std::vector<SnapshotRecord>> list = (*snaps)->List(volume_id);
+    if (!list.ok()) return SetBusError(ret_error, list.status());
+    sd_bus_message* raw = nullptr;
+    r = sd_bus_message_new_method_return(m, &raw);
+    MessagePtr reply(raw);
+    if (r >= 0) r = sd_bus_message_open_container(reply.get(), 'a', kSnapshotDictSignature);
+    size_t matched = 0;
+    for (const SnapshotRecord& rec : *list) {
+      if (r < 0) break;
+      if (!filter.empty() && !volume_id && rec.volume_name != filter &&
+          FormatVolumeId(rec.volume_id) != filter)
+        continue;
+      ++matched;
+      r = AppendSnapshotDict(reply.get(), rec);
+    }
+    if (r >= 0) r = sd_bus_message_close_container(reply.get());
+    if (r < 0) return r;
+    if (!filter.empty() && !volume_id && matched == 0)
+      return SetBusError(ret_error, NotFound("no volume '" + filter + "'"));
+    return sd_bus_send(nullptr, reply.get(), nullptr);
+  });
+}
+
+int GetSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    const char* id = nullptr;
+    int r = sd_bus_message_read(m, "s", &id);
+    if (r < 0) return r;
+    Result<SnapshotManager*> snaps = Snapshots(Conn(userdata));
+    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
+    Result<SnapshotRecord> rec = (*snaps)->Get(id);
+    if (!rec.ok()) return SetBusError(ret_error, rec.status());
+    return ReplyRecord(m, *rec);
+  });
+}
+
+int WaitSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    Connection& c = Conn(userdata);
+    const char* id = nullptr;
+    int r = sd_bus_message_read(m, "s", &id);
+    if (r < 0) return r;
+    Result<SnapshotManager*> snaps = Snapshots(c);
+    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
+    Result<SnapshotRecord> rec = (*snaps)->Get(id);
+    if (!rec.ok()) return SetBusError(ret_error, rec.status());
+    if (!rec->pending()) return ReplyRecord(m, *rec);
+    c.async->Watch(rec->IdString(), std::make_shared<PendingReply>(m));
+    return 1;  // answered by the poll timer
+  });
+}
+
+int DeleteSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    Connection& c = Conn(userdata);
+    const char* id = nullptr;
+    int r = sd_bus_message_read(m, "s", &id);
+    if (r < 0) return r;
+    Result<SnapshotManager*> snaps = Snapshots(c);
+    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
+    Result<SnapshotRecord> rec = (*snaps)->Get(id);
+    if (!rec.ok()) return SetBusError(ret_error, rec.status());
+    Status st = CheckMayMutate(m, "deleting a snapshot");
+    if (st.ok()) st = (*snaps)->Delete(rec->IdString());
+    if (!st.ok()) return SetBusError(ret_error, st);
+    c.async->Emit("SnapshotRemoved", *rec);
+    return sd_bus_reply_method_return(m, "");
+  });
+}
+
+int TagSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    Connection& c = Conn(userdata);
+    const char* id = nullptr;
+    Tags set;
+    std::vector<std::string> unset;
+    int r = sd_bus_message_read(m, "s", &id);
+    if (r < 0) return r;
+    if ((r = ReadTags(m, &set)) < 0) return r;
+    if ((r = ReadStrings(m, &unset)) < 0) return r;
+    Status st;
+    for (const auto& [k, v] : set)
+      if (st.ok()) st = ValidateTag(k, v);
+    for (const std::string& k : unset)
+      if (st.ok()) st = ValidateTag(k, "");
+    for (const std::string& k : unset)
+      if (st.ok() && set.contains(k)) st = InvalidArgument("tag '" + k + "' is both set and unset");
+    Result<SnapshotManager*> snaps = Snapshots(c);
+    if (st.ok() && !snaps.ok()) st = snaps.status();
+    Result<SnapshotRecord> cur = st.ok() ? (*snaps)->Get(id) : Result<SnapshotRecord>(st);
+    if (!cur.ok()) return SetBusError(ret_error, cur.status());
+    if (st = CheckMayMutate(m, "tagging a snapshot"); !st.ok()) return SetBusError(ret_error, st);
+    Result<SnapshotRecord> rec = (*snaps)->Tag(cur->IdString(), set, unset);
+    if (!rec.ok()) return SetBusError(ret_error, rec.status());
+    return ReplyRecord(m, *rec);
+  });
+}
+
+int DumpSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    Connection& c = Conn(userdata);
+    const char* id = nullptr;
+    const char* path = nullptr;
+    int r = sd_bus_message_read(m, "ss", &id, &path);
+    if (r < 0) return r;
+    std::string file = path;
+    Status st;
+    if (file.empty() || file.front() != '/')
+      st = InvalidArgument("the dump path '" + file +
+                           "' must be absolute (the daemon opens it, not the caller)");
+    Result<SnapshotManager*> snaps = Snapshots(c);
+    if (st.ok() && !snaps.ok()) st = snaps.status();
+    Result<SnapshotRecord> rec = st.ok() ? (*snaps)->Get(id) : Result<SnapshotRecord>(st);
+    if (!rec.ok()) return SetBusError(ret_error, rec.status());
+    if (st = CheckMayMutate(m, "dumping a snapshot"); !st.ok()) return SetBusError(ret_error, st);
+    auto pending = std::make_shared<PendingReply>(m);
+    SnapshotManager* s = *snaps;
+    std::string sid = rec->IdString();
+    c.async->Run([s, sid, file, pending]() -> std::function<void()> {
+      Status done = s->Dump(sid, file);
+      return [done, pending] {
+        if (!done.ok()) return pending->Error(done);
+        pending->Reply([](sd_bus_message*) { return 0; });
+      };
+    });
+    return 1;
+  });
+}
+
+int VerifySnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    Connection& c = Conn(userdata);
+    const char* id = nullptr;
+    int r = sd_bus_message_read(m, "s", &id);
+    if (r < 0) return r;
+    Result<SnapshotManager*> snaps = Snapshots(c);
+    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
+    Result<SnapshotRecord> rec = (*snaps)->Get(id);
+    if (!rec.ok()) return SetBusError(ret_error, rec.status());
+    auto pending = std::make_shared<PendingReply>(m);
+    SnapshotManager* s = *snaps;
+    std::string sid = rec->IdString();
+    c.async->Run([s, sid, pending]() -> std::function<void()> {
+      auto report = std::make_shared<Result<VerifyReport>>(s->Verify(sid));
+      return [report, pending] {
+        if (!report->ok()) return pending->Error(report->status());
+        pending->Reply([&](sd_bus_message* reply) {
+          const VerifyReport& v = **report;
+          int e = sd_bus_message_append(reply, "b", v.ok() ? 1 : 0);
+          if (e >= 0) e = sd_bus_message_open_container(reply, 'a', "(ts)");
+          for (const BadChunk& b : v.bad) {
+            if (e < 0) break;
+            const std::string what = b.hash + ": " + b.problem;
+            e = sd_bus_message_append(reply, "(ts)", b.chunk, what.c_str());
+          }
+          if (e >= 0) e = sd_bus_message_close_container(reply);
+          return e;
+        });
+      };
+    });
+    return 1;
+  });
+}
+
+int DiffSnapshots(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    Connection& c = Conn(userdata);
+    const char* from = nullptr;
+    const char* to = nullptr;
+    int r = sd_bus_message_read(m, "ss", &from, &to);
+    if (r < 0) return r;
+    Result<SnapshotManager*> snaps = Snapshots(c);
+    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
+    Result<SnapshotRecord> a = (*snaps)->Get(from);
+    if (!a.ok()) return SetBusError(ret_error, a.status());
+    auto pending = std::make_shared<PendingReply>(m);
+    SnapshotManager* s = *snaps;
+    std::string f = from, t = to;
+    const uint64_t chunk = a->chunk_size, size = a->size;
+    c.async->Run([s, f, t, chunk, size, pending]() -> std::function<void()> {
+      Result<std::vector<uint64_t>> chunks = s->Diff(f, t);
+      // Changed chunks as byte ranges, adjacent ones merged, the last clamped to the size.
+      auto runs = std::make_shared<std::vector<std::pair<uint64_t, uint64_t>>>();
+      Status st = chunks.ok() ? Status::Ok() : chunks.status();
+      if (st.ok()) {
+        for (uint64_t idx : *chunks) {
+          const uint64_t off = idx * chunk;
+          const uint64_t len = std::min(chunk, size > off ? size - off : 0);
+          if (len == 0) continue;
+          if (!runs->empty() && runs->back().first + runs->back().second == off)
+            runs->back().second += len;
+          else
+            runs->emplace_back(off, len);
+        }
+      }
+      return [st, runs, pending] {
+        if (!st.ok()) return pending->Error(st);
+        pending->Reply([&](sd_bus_message* reply) {
+          int e = sd_bus_message_open_container(reply, 'a', "(tt)");
+          for (const auto& [off, len] : *runs) {
+            if (e < 0) break;
+            e = sd_bus_message_append(reply, "(tt)", off, len);
+          }
+          if (e >= 0) e = sd_bus_message_close_container(reply);
+          return e;
+        });
+      };
+    });
+    return 1;
+  });
+}
+
+int GetStatus(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    Connection& c = Conn(userdata);
+    Result<SnapshotManager*> snaps = Snapshots(c);
+    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
+    auto pending = std::make_shared<PendingReply>(m);
+    SnapshotManager* s = *snaps;
+    const uint64_t volumes = c.ctx->volumes().List().size();
+    c.async->Run([s, volumes, pending]() -> std::function<void()> {
+      Result<StoreStats> stats = s->Stats();
+      Result<std::vector<SnapshotRecord>> list = s->List();
+      Status st = !stats.ok() ? stats.status() : !list.ok() ? list.status() : Status::Ok();
+      auto doc = std::make_shared<nlohmann::json>();
+      if (st.ok()) *doc = StatusJson(*stats, list->size(), volumes);
+      return [st, doc, pending] {
+        if (!st.ok()) return pending->Error(st);
+        pending->Reply([&](sd_bus_message* reply) { return AppendJsonDict(reply, *doc); });
+      };
+    });
+    return 1;
+  });
+}
+
+const sd_bus_vtable kSnapshotVtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD_WITH_NAMES("CreateSnapshot", "sa{ss}", SD_BUS_PARAM(volume) SD_BUS_PARAM(tags),
+                             "os", SD_BUS_PARAM(path) SD_BUS_PARAM(id), CreateSnapshot,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ListSnapshots", "s", SD_BUS_PARAM(volume), "aa{sv}",
+                             SD_BUS_PARAM(snapshots), ListSnapshots, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("GetSnapshot", "s", SD_BUS_PARAM(id), "a{sv}", SD_BUS_PARAM(snapshot),
+                             GetSnapshot, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("WaitSnapshot", "s", SD_BUS_PARAM(id), "a{sv}", SD_BUS_PARAM(snapshot),
+                             WaitSnapshot, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("DeleteSnapshot", "s", SD_BUS_PARAM(id), "", "", DeleteSnapshot,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("TagSnapshot", "sa{ss}as",
+                             SD_BUS_PARAM(id) SD_BUS_PARAM(set) SD_BUS_PARAM(unset), "a{sv}",
+                             SD_BUS_PARAM(snapshot), TagSnapshot, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("DumpSnapshot", "ss", SD_BUS_PARAM(id) SD_BUS_PARAM(path), "", "",
+                             DumpSnapshot, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("VerifySnapshot", "s", SD_BUS_PARAM(id), "ba(ts)",
+                             SD_BUS_PARAM(ok) SD_BUS_PARAM(bad), VerifySnapshot,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("DiffSnapshots", "ss", SD_BUS_PARAM(from) SD_BUS_PARAM(to), "a(tt)",
+                             SD_BUS_PARAM(ranges), DiffSnapshots, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("GetStatus", "", "", "a{sv}", SD_BUS_PARAM(status), GetStatus,
+                             SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_SIGNAL_WITH_NAMES("SnapshotCreated", "sss",
+                             SD_BUS_PARAM(id) SD_BUS_PARAM(volume) SD_BUS_PARAM(state), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("SnapshotCompleted", "sss",
+                             SD_BUS_PARAM(id) SD_BUS_PARAM(volume) SD_BUS_PARAM(state), 0),
+    SD_BUS_SIGNAL_WITH_NAMES("SnapshotRemoved", "sss",
+                             SD_BUS_PARAM(id) SD_BUS_PARAM(volume) SD_BUS_PARAM(state), 0),
+    SD_BUS_VTABLE_END,
+};
+
+void DestroyConnection(void* userdata) noexcept {
+  auto* c = static_cast<Connection*>(userdata);
+  c->async->RemoveConnection(c->bus);
+  delete c;  // may destroy the SnapshotAsync (the last connection): joins its workers
+}
+
+}  // namespace
+
+int AddSnapshotMethods(sd_bus* bus, BusContext* ctx) {
+  sd_event* event = sd_bus_get_event(bus);
+  if (event == nullptr) return -ENXIO;
+  Result<std::shared_ptr<SnapshotAsync>> async = SnapshotAsync::For(ctx, event);
+  if (!async.ok()) return -EIO;
+  auto conn = std::make_unique<Connection>(Connection{ctx, bus, *async});
+  sd_bus_slot* slot = nullptr;
+  int r = sd_bus_add_object_vtable(bus, &slot, kManagerPath, kManagerInterface, kSnapshotVtable,
+                                   conn.get());
+  if (r < 0) return r;
+  (*async)->AddConnection(bus);
+  sd_bus_slot_set_destroy_callback(slot, DestroyConnection);
+  // Floating: the connection owns the slot (and its destroy callback frees conn).
+  sd_bus_slot_set_floating(slot, 1);
+  sd_bus_slot_unref(slot);
+  conn.release();
+  return 0;
+}
+
+}  // namespace blocksnap

@@ -1,0 +1,198 @@
+#include "ctl/snapshot_client.h"
+
+#include <cerrno>
+#include <cstdint>
+
+#include "bus/basic_codec.h"
+
+namespace blocksnap::ctl {
+namespace {
+
+// Long calls (Wait, Dump, Verify, Diff) may take longer than sd-bus' default 25 s: the
+// connection's default timeout is lifted before they are sent.
+int NoTimeout(sd_bus_message* call) {
+  return sd_bus_set_method_call_timeout(sd_bus_message_get_bus(call), UINT64_MAX - 1);
+}
+
+int ReadVariant(sd_bus_message* m, SnapJson* out) {
+  char type = 0;
+  const char* contents = nullptr;
+  int r = sd_bus_message_peek_type(m, &type, &contents);
+  if (r <= 0) return r < 0 ? r : -EBADMSG;
+  if ((r = sd_bus_message_enter_container(m, 'v', contents)) < 0) return r;
+  const std::string_view sig = contents;
+  if (sig == "s") {
+    const char* s = nullptr;
+    if ((r = sd_bus_message_read_basic(m, 's', &s)) >= 0) *out = s;
+  } else if (sig == "b") {
+    int b = 0;
+    if ((r = sd_bus_message_read_basic(m, 'b', &b)) >= 0) *out = b != 0;
+  } else if (sig == "t") {
+    uint64_t t = 0;
+    if ((r = sd_bus_message_read_basic(m, 't', &t)) >= 0) *out = t;
+  } else if (sig == "x") {
+    int64_t x = 0;
+    if ((r = sd_bus_message_read_basic(m, 'x', &x)) >= 0) *out = x;
+  } else if (sig == "d") {
+    double d = 0;
+    if ((r = sd_bus_message_read_basic(m, 'd', &d)) >= 0) *out = d;
+  } else if (sig == "a{ss}") {
+    Tags tags;
+    if ((r = ReadTags(m, &tags)) >= 0) *out = tags;
+  } else {
+    r = sd_bus_message_skip(m, contents);
+    *out = nullptr;
+  }
+  if (r < 0) return r;
+  return sd_bus_message_exit_container(m);
+}
+
+int ReadDict(sd_bus_message* m, SnapJson* out) {
+  *out = SnapJson::object();
+  int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+  if (r < 0) return r;
+  while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+    const char* key = nullptr;
+    if ((r = sd_bus_message_read_basic(m, 's', &key)) < 0) return r;
+    SnapJson value;
+    if ((r = ReadVariant(m, &value)) < 0) return r;
+    (*out)[key] = std::move(value);
+    if ((r = sd_bus_message_exit_container(m)) < 0) return r;
+  }
+  if (r < 0) return r;
+  return sd_bus_message_exit_container(m);
+}
+
+// Calls a method whose answer is one a{sv}.
+template <typename F>
+Result<SnapJson> CallDict(BusClient& c, const char* method, F&& append) {
+  MessagePtr reply;
+  BS_RETURN_IF_ERROR(c.CallManager(method, std::forward<F>(append), &reply));
+  SnapJson doc;
+  if (int r = ReadDict(reply.get(), &doc); r < 0) return c.MessageError(r);
+  return doc;
+}
+
+}  // namespace
+
+Result<std::string> CreateSnapshot(BusClient& c, const std::string& volume, const Tags& tags) {
+  MessagePtr reply;
+  BS_RETURN_IF_ERROR(c.CallManager(
+      "CreateSnapshot",
+      [&](sd_bus_message* m) {
+        int r = sd_bus_message_append(m, "s", volume.c_str());
+        return r < 0 ? r : AppendTags(m, tags);
+      },
+      &reply));
+  const char* path = nullptr;
+  const char* id = nullptr;
+  if (int r = sd_bus_message_read(reply.get(), "os", &path, &id); r < 0) return c.MessageError(r);
+  return std::string(id);
+}
+
+Result<SnapJson> ListSnapshots(BusClient& c, const std::string& volume) {
+  MessagePtr reply;
+  BS_RETURN_IF_ERROR(c.CallManager(
+      "ListSnapshots",
+      [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", volume.c_str()); }, &reply));
+  SnapJson out = SnapJson::array();
+  int r = sd_bus_message_enter_container(reply.get(), 'a', "a{sv}");
+  while (r >= 0 && (r = sd_bus_message_at_end(reply.get(), false)) == 0) {
+    SnapJson item;
+    if ((r = ReadDict(reply.get(), &item)) < 0) break;
+    out.push_back(std::move(item));
+  }
+  if (r >= 0) r = sd_bus_message_exit_container(reply.get());
+  if (r < 0) return c.MessageError(r);
+  return out;
+}
+
+Result<SnapJson> GetSnapshot(BusClient& c, const std::string& id) {
+  return CallDict(c, "GetSnapshot",
+                  [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", id.c_str()); });
+}
+
+Result<SnapJson> WaitSnapshot(BusClient& c, const std::string& id) {
+  return CallDict(c, "WaitSnapshot", [&](sd_bus_message* m) {
+    int r = NoTimeout(m);
+    return r < 0 ? r : sd_bus_message_append(m, "s", id.c_str());
+  });
+}
+
+Status DeleteSnapshot(BusClient& c, const std::string& id) {
+  MessagePtr reply;
+  return c.CallManager(
+      "DeleteSnapshot",
+      [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", id.c_str()); }, &reply);
+}
+
+Result<SnapJson> TagSnapshot(BusClient& c, const std::string& id, const Tags& set,
+                             const std::vector<std::string>& unset) {
+  return CallDict(c, "TagSnapshot", [&](sd_bus_message* m) {
+    int r = sd_bus_message_append(m, "s", id.c_str());
+    if (r >= 0) r = AppendTags(m, set);
+    if (r >= 0) r = AppendStrings(m, unset);
+    return r;
+  });
+}
+
+Status DumpSnapshot(BusClient& c, const std::string& id, const std::string& path) {
+  MessagePtr reply;
+  return c.CallManager(
+      "DumpSnapshot",
+      [&](sd_bus_message* m) {
+        int r = NoTimeout(m);
+        return r < 0 ? r : sd_bus_message_append(m, "ss", id.c_str(), path.c_str());
+      },
+      &reply);
+}
+
+Result<VerifyResult> VerifySnapshot(BusClient& c, const std::string& id) {
+  MessagePtr reply;
+  BS_RETURN_IF_ERROR(c.CallManager(
+      "VerifySnapshot",
+      [&](sd_bus_message* m) {
+        int r = NoTimeout(m);
+        return r < 0 ? r : sd_bus_message_append(m, "s", id.c_str());
+      },
+      &reply));
+  VerifyResult out;
+  int ok = 0;
+  int r = sd_bus_message_read(reply.get(), "b", &ok);
+  out.ok = ok != 0;
+  if (r >= 0) r = sd_bus_message_enter_container(reply.get(), 'a', "(ts)");
+  uint64_t chunk = 0;
+  const char* problem = nullptr;
+  while (r >= 0 && (r = sd_bus_message_read(reply.get(), "(ts)", &chunk, &problem)) > 0)
+    out.bad.push_back({chunk, problem});
+  if (r >= 0) r = sd_bus_message_exit_container(reply.get());
+  if (r < 0) return c.MessageError(r);
+  return out;
+}
+
+Result<std::vector<std::pair<uint64_t, uint64_t>>> DiffSnapshots(BusClient& c,
+                                                                 const std::string& from,
+                                                                 const std::string& to) {
+  MessagePtr reply;
+  BS_RETURN_IF_ERROR(c.CallManager(
+      "DiffSnapshots",
+      [&](sd_bus_message* m) {
+        int r = NoTimeout(m);
+        return r < 0 ? r : sd_bus_message_append(m, "ss", from.c_str(), to.c_str());
+      },
+      &reply));
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  int r = sd_bus_message_enter_container(reply.get(), 'a', "(tt)");
+  uint64_t off = 0, len = 0;
+  while (r >= 0 && (r = sd_bus_message_read(reply.get(), "(tt)", &off, &len)) > 0)
+    out.emplace_back(off, len);
+  if (r >= 0) r = sd_bus_message_exit_container(reply.get());
+  if (r < 0) return c.MessageError(r);
+  return out;
+}
+
+Result<SnapJson> GetStatus(BusClient& c) {
+  return CallDict(c, "GetStatus", [](sd_bus_message*) { return 0; });
+}
+
+}  // namespace blocksnap::ctl

@@ -1,0 +1,295 @@
+#include "ctl/snapshot_commands.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ctl/output.h"
+#include "ctl/snapshot_client.h"
+#include "util/parse.h"
+
+namespace blocksnap::ctl {
+namespace {
+
+// Parsed arguments of every snapshot subcommand, shared by the CLI11 callbacks.
+struct SnapshotArgs {
+  std::string volume;
+  std::string id;
+  std::string id2;
+  std::string file;
+  std::vector<std::string> tag_assignments;
+  std::vector<std::string> untag_keys;
+  bool wait = false;
+};
+
+uint64_t U(const SnapJson& doc, const char* key) {
+  auto it = doc.find(key);
+  return it != doc.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+std::string S(const SnapJson& doc, const char* key) {
+  auto it = doc.find(key);
+  return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+double Progress(const SnapJson& doc) {
+  auto it = doc.find("progress");
+  return it != doc.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+Tags TagsOf(const SnapJson& doc) {
+  Tags tags;
+  if (auto it = doc.find("tags"); it != doc.end() && it->is_object())
+    for (auto t = it->begin(); t != it->end(); ++t)
+      tags[t.key()] = t->is_string() ? t->get<std::string>() : t->dump();
+  return tags;
+}
+std::string Percent(double p) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.0f%%", p * 100.0);
+  return buf;
+}
+
+Result<Tags> ParseTagList(const std::vector<std::string>& assignments) {
+  Tags tags;
+  for (const std::string& a : assignments) {
+    BS_ASSIGN_OR_RETURN(auto kv, ParseTagAssignment(a));
+    tags[kv.first] = kv.second;
+  }
+  return tags;
+}
+
+void PrintDetails(const SnapJson& s) {
+  Details d;
+  d.Add("ID", S(s, "id"));
+  d.Add("Volume", S(s, "volume") + " (" + S(s, "volume_id") + ")");
+  std::string state = S(s, "state");
+  if (!S(s, "error").empty()) state += ": " + S(s, "error");
+  d.Add("State", state);
+  d.Add("Progress", Percent(Progress(s)) + " (" + std::to_string(U(s, "chunks_done")) + "/" +
+                        std::to_string(U(s, "chunks_total")) + " chunks, " +
+                        FormatSize(U(s, "bytes_done")) + " of " + FormatSize(U(s, "bytes_total")) +
+                        ")");
+  d.Add("Created", S(s, "created"));
+  d.Add("Size", FormatSize(U(s, "size")) + " (" + std::to_string(U(s, "size")) + " bytes)");
+  d.Add("Chunk size", FormatSize(U(s, "chunk_size")));
+  d.Add("Added", FormatSize(U(s, "added_bytes")) + " (" + std::to_string(U(s, "added_bytes")) +
+                     " bytes, " + std::to_string(U(s, "chunks")) + " chunks changed)");
+  d.Add("Pause", std::to_string(U(s, "pause_us")) + " us");
+  d.Add("Tags", FormatTagList(TagsOf(s)));
+  d.Print(std::cout);
+}
+
+// The final state of a followed snapshot: exit 1 naming the reason when it ended in error.
+int Finish(const SnapJson& s, bool print_json) {
+  if (print_json) PrintJson(s);
+  if (S(s, "state") == "error")
+    return Fail("snapshot " + S(s, "id") + " failed: " +
+                (S(s, "error").empty() ? std::string("unknown error") : S(s, "error")));
+  return kExitOk;
+}
+
+// Follows a pending snapshot to its end. On a terminal, a progress bar redrawn from
+// GetSnapshot every 200 ms; otherwise one WaitSnapshot call that the daemon answers at the end.
+Result<SnapJson> Follow(BusClient& c, const std::string& id) {
+  if (!isatty(STDOUT_FILENO)) return WaitSnapshot(c, id);
+  for (;;) {
+    BS_ASSIGN_OR_RETURN(SnapJson s, GetSnapshot(c, id));
+    const double p = Progress(s);
+    const int filled = static_cast<int>(p * 30.0);
+    std::cout << "\r[" << std::string(filled, '#') << std::string(30 - filled, ' ') << "] "
+              << Percent(p) << "  " << FormatSize(U(s, "bytes_done")) << " / "
+              << FormatSize(U(s, "bytes_total")) << "   " << std::flush;
+    if (S(s, "state") != "pending") {
+      std::cout << '\n';
+      return s;
+    }
+    poll(nullptr, 0, 200);  // the redraw interval of the bar, not a synchronisation
+  }
+}
+
+int RunCreate(CommandContext& ctx, const SnapshotArgs& a) {
+  Result<Tags> tags = ParseTagList(a.tag_assignments);
+  if (!tags.ok()) return Fail(tags.status());
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  Result<std::string> id = CreateSnapshot(**client, a.volume, *tags);
+  if (!id.ok()) return Fail(id.status());
+  if (!ctx.json) std::cout << *id << std::endl;
+  if (!a.wait) {
+    if (!ctx.json) return kExitOk;
+    Result<SnapJson> s = GetSnapshot(**client, *id);
+    if (!s.ok()) return Fail(s.status());
+    PrintJson(*s);
+    return kExitOk;
+  }
+  Result<SnapJson> s = ctx.json ? WaitSnapshot(**client, *id) : Follow(**client, *id);
+  if (!s.ok()) return Fail(s.status());
+  return Finish(*s, ctx.json);
+}
+
+int RunList(CommandContext& ctx, const SnapshotArgs& a) {
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  Result<SnapJson> list = ListSnapshots(**client, a.volume);
+  if (!list.ok()) return Fail(list.status());
+  if (ctx.json) {
+    PrintJson(*list);
+    return kExitOk;
+  }
+  Table table({"ID", "VOLUME", "STATE", "CREATED", "SIZE", "ADDED", "PROGRESS", "TAGS"});
+  for (const SnapJson& s : *list)
+    table.AddRow({S(s, "id"), S(s, "volume"), S(s, "state"), S(s, "created"),
+                  FormatSize(U(s, "size")), FormatSize(U(s, "added_bytes")), Percent(Progress(s)),
+                  FormatTagList(TagsOf(s))});
+  table.Print(std::cout);
+  return kExitOk;
+}
+
+int RunShow(CommandContext& ctx, const SnapshotArgs& a) {
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  Result<SnapJson> s = GetSnapshot(**client, a.id);
+  if (!s.ok()) return Fail(s.status());
+  if (ctx.json)
+    PrintJson(*s);
+  else
+    PrintDetails(*s);
+  return kExitOk;
+}
+
+int RunDelete(CommandContext& ctx, const SnapshotArgs& a) {
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  Result<SnapJson> before = GetSnapshot(**client, a.id);
+  if (!before.ok()) return Fail(before.status());
+  if (Status st = DeleteSnapshot(**client, a.id); !st.ok()) return Fail(st);
+  if (ctx.json) PrintJson(*before);
+  return kExitOk;
+}
+
+int RunTag(CommandContext& ctx, const SnapshotArgs& a) {
+  Result<Tags> set = ParseTagList(a.tag_assignments);
+  if (!set.ok()) return Fail(set.status());
+  for (const std::string& key : a.untag_keys)
+    if (Status st = ValidateTag(key, ""); !st.ok()) return Fail(st);
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  Result<SnapJson> s = TagSnapshot(**client, a.id, *set, a.untag_keys);
+  if (!s.ok()) return Fail(s.status());
+  if (ctx.json) PrintJson(*s);
+  return kExitOk;
+}
+
+int RunDump(CommandContext& ctx, const SnapshotArgs& a) {
+  std::error_code ec;
+  // The daemon opens the file, so it gets an absolute path (relative to our cwd, not its).
+  const std::string path = std::filesystem::absolute(a.file, ec).lexically_normal().string();
+  if (ec) return Fail("cannot resolve " + a.file + ": " + ec.message());
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  if (Status st = DumpSnapshot(**client, a.id, path); !st.ok()) return Fail(st);
+  if (ctx.json) PrintJson({{"id", a.id}, {"path", path}});
+  return kExitOk;
+}
+
+int RunVerify(CommandContext& ctx, const SnapshotArgs& a) {
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  Result<VerifyResult> v = VerifySnapshot(**client, a.id);
+  if (!v.ok()) return Fail(v.status());
+  if (ctx.json) {
+    SnapJson bad = SnapJson::array();
+    for (const BadChunkInfo& b : v->bad)
+      bad.push_back({{"chunk", b.chunk}, {"problem", b.problem}});
+    PrintJson({{"id", a.id}, {"ok", v->ok}, {"bad", bad}});
+  } else if (v->ok) {
+    std::cout << a.id << ": ok\n";
+  }
+  if (v->ok) return kExitOk;
+  std::string msg = "snapshot " + a.id + " has " + std::to_string(v->bad.size()) + " bad chunk(s):";
+  for (const BadChunkInfo& b : v->bad)
+    msg += " chunk " + std::to_string(b.chunk) + " (" + b.problem + ");";
+  if (!msg.empty() && msg.back() == ';') msg.pop_back();
+  return Fail(msg);
+}
+
+int RunDiff(CommandContext& ctx, const SnapshotArgs& a) {
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  auto runs = DiffSnapshots(**client, a.id, a.id2);
+  if (!runs.ok()) return Fail(runs.status());
+  if (ctx.json) {
+    SnapJson doc = SnapJson::array();
+    for (const auto& [off, len] : *runs) doc.push_back({{"offset", off}, {"length", len}});
+    PrintJson(doc);
+    return kExitOk;
+  }
+  Table table({"OFFSET", "LENGTH"});
+  for (const auto& [off, len] : *runs) table.AddRow({std::to_string(off), std::to_string(len)});
+  table.Print(std::cout);
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddSnapshotCommands(CLI::App& app, CommandContext& ctx) {
+  auto args = std::make_shared<SnapshotArgs>();
+  CLI::App* snap = app.add_subcommand("snapshot", "Create, list, show, dump and delete snapshots");
+  snap->require_subcommand(1);
+  auto bind = [&ctx, args](CLI::App* sub, int (*run)(CommandContext&, const SnapshotArgs&)) {
+    sub->callback(
+        [&ctx, args, run] { ctx.action = [&ctx, args, run] { return run(ctx, *args); }; });
+  };
+
+  CLI::App* create = snap->add_subcommand("create", "Snapshot a volume; prints the snapshot id");
+  create->add_option("VOLUME", args->volume, "Volume name or id")->required();
+  create->add_option("--tag", args->tag_assignments, "Tag K=V (repeatable)")
+      ->allow_extra_args(false);
+  create->add_flag("--wait", args->wait, "Follow the copy to its end; exit 1 if it fails");
+  bind(create, RunCreate);
+
+  CLI::App* list = snap->add_subcommand("list", "List snapshots (of one volume)");
+  list->add_option("VOLUME", args->volume, "Volume name or id");
+  bind(list, RunList);
+
+  CLI::App* show = snap->add_subcommand("show", "Show one snapshot");
+  show->add_option("SNAP", args->id, "Snapshot id")->required();
+  bind(show, RunShow);
+
+  CLI::App* del =
+      snap->add_subcommand("delete", "Delete a snapshot, freeing what nothing else reads");
+  del->add_option("SNAP", args->id, "Snapshot id")->required();
+  bind(del, RunDelete);
+
+  CLI::App* tag = snap->add_subcommand("tag", "Set (K=V) and remove (--untag K) tags");
+  tag->add_option("SNAP", args->id, "Snapshot id")->required();
+  tag->add_option("TAGS", args->tag_assignments, "Tags to set, K=V");
+  tag->add_option("--untag", args->untag_keys, "Tag key to remove (repeatable)")
+      ->allow_extra_args(false);
+  tag->callback([&ctx, args] {
+    if (args->tag_assignments.empty() && args->untag_keys.empty())
+      throw CLI::ValidationError("snapshot tag", "give at least one K=V or --untag K");
+    ctx.action = [&ctx, args] { return RunTag(ctx, *args); };
+  });
+
+  CLI::App* dump = snap->add_subcommand(
+      "dump", "Write the snapshot as a sparse raw image to FILE (written by the daemon)");
+  dump->add_option("SNAP", args->id, "Snapshot id")->required();
+  dump->add_option("FILE", args->file, "Output file")->required();
+  bind(dump, RunDump);
+
+  CLI::App* verify = snap->add_subcommand("verify", "Re-read and re-hash every chunk");
+  verify->add_option("SNAP", args->id, "Snapshot id")->required();
+  bind(verify, RunVerify);
+
+  CLI::App* diff = snap->add_subcommand("diff", "Byte ranges that differ between two snapshots");
+  diff->add_option("SNAP1", args->id, "Older snapshot id")->required();
+  diff->add_option("SNAP2", args->id2, "Newer snapshot id")->required();
+  bind(diff, RunDiff);
+}
+
+}  // namespace blocksnap::ctl
