@@ -3,6 +3,7 @@
 // and 64 aio requests in flight.
 #include "io/nbd_server.h"
 
+#include "io/event_loop.h"
 #include "io/listeners.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -169,6 +171,34 @@ class ServerTest : public ::testing::Test {
   std::vector<nbd_handle*> handles_;
   std::vector<int> raw_;
 };
+
+// Deferred work runs once per batch however often it is deferred, and not when cancelled.
+TEST(EventLoopTest, DeferRunsOnceAndCancelWins) {
+  struct Counter final : io::Deferred {
+    int runs = 0;
+    void RunDeferred() noexcept override { ++runs; }
+  };
+  auto loop = io::EventLoop::Create(0, {});
+  ASSERT_TRUE(loop.ok());
+  (*loop)->Start();
+  Counter twice, cancelled;
+  std::promise<void> deferred, checked;
+  (*loop)->Post([&] {
+    (*loop)->Defer(&twice);
+    (*loop)->Defer(&twice);
+    (*loop)->Defer(&cancelled);
+    (*loop)->CancelDeferred(&cancelled);
+    deferred.set_value();
+  });
+  deferred.get_future().wait();
+  // Tasks run in order, each batch's deferred work before the next batch: by the time this
+  // task runs, the first batch's deferred work has run.
+  (*loop)->Post([&] { checked.set_value(); });
+  checked.get_future().wait();
+  (*loop)->StopAndJoin();
+  EXPECT_EQ(twice.runs, 1);
+  EXPECT_EQ(cancelled.runs, 0);
+}
 
 TEST(Listeners, SplitHostPort) {
   auto ok = [](const std::string& spec, const std::string& host, const std::string& port) {
