@@ -64,14 +64,21 @@ void SnapshotAsync::Run(std::function<std::function<void()>()> work) {
   auto done = std::make_shared<std::atomic<bool>>(false);
   scheduler::MainQueue* queue = queue_.get();
   // The queue outlives the thread: the destructor joins before the queue goes.
-  std::thread t([work = std::move(work), done, queue]() {
+  std::thread t([work = std::move(work), done, queue]() mutable {
     std::function<void()> complete;
     try {
       complete = work();
     } catch (const std::exception& e) {
       spdlog::error("snapshot worker failed: {}", e.what());
     }
-    if (complete) queue->Post(std::move(complete));
+    // What the work captured (a PendingReply, i.e. a reference to the call's connection) is
+    // released on the loop, never here: freeing the last connection destroys this instance,
+    // which joins this thread.
+    queue->Post([work = std::move(work), complete = std::move(complete)]() mutable {
+      if (complete) complete();
+      complete = nullptr;
+      work = nullptr;
+    });
     done->store(true);
   });
   workers_.push_back(Worker{std::move(t), done});

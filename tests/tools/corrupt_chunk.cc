@@ -4,16 +4,13 @@
 //
 // Overwrites the value of one key of column family `chunks` (HASH_HEX, else the first key)
 // with the same bytes, the first one inverted, and prints the chunk's hash (hex) on stdout.
-// Only for tests (tests/integration/test_snapshot_corruption.py): the daemon must not run.
-// Automatic compactions are off so that the `refs` merge operands, whose operator this tool
-// does not know, are never rewritten.
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
-
+// The database is opened exactly as blocksnapd opens it (blocksnap::Db). Only for tests
+// (tests/integration/test_snapshot_corruption.py): the daemon must not be running.
 #include <cstdio>
 #include <memory>
 #include <string>
-#include <vector>
+
+#include "store/db.h"
 
 namespace {
 
@@ -34,68 +31,43 @@ std::string Unhex(const std::string& hex) {
   return out;
 }
 
-int Die(const std::string& what, const rocksdb::Status& s) {
-  std::fprintf(stderr, "corrupt_chunk: %s: %s\n", what.c_str(), s.ToString().c_str());
+int Die(const std::string& message) {
+  std::fprintf(stderr, "corrupt_chunk: %s\n", message.c_str());
   return 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  using blocksnap::Cf;
   if (argc < 2 || argc > 3) {
     std::fprintf(stderr, "usage: corrupt_chunk DB_DIR [HASH_HEX]\n");
     return 2;
   }
-  const std::string dir = argv[1];
-  rocksdb::Options options;
-  options.disable_auto_compactions = true;
-  std::vector<std::string> names;
-  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(options, dir, &names);
-  if (!s.ok()) return Die("listing column families of " + dir, s);
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const std::string& n : names) {
-    rocksdb::ColumnFamilyOptions cf;
-    cf.disable_auto_compactions = true;
-    cfs.emplace_back(n, cf);
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  s = rocksdb::DB::Open(options, dir, cfs, &handles, &raw);
-  if (!s.ok()) return Die("opening " + dir, s);
-  std::unique_ptr<rocksdb::DB> db(raw);
-  rocksdb::ColumnFamilyHandle* chunks = nullptr;
-  for (size_t i = 0; i < names.size(); ++i)
-    if (names[i] == "chunks") chunks = handles[i];
-  int rc = 0;
-  if (chunks == nullptr) {
-    std::fprintf(stderr, "corrupt_chunk: no column family 'chunks' in %s\n", dir.c_str());
-    rc = 1;
+  auto db = blocksnap::Db::Open(argv[1]);
+  if (!db.ok()) return Die(db.status().message());
+  std::string key, value;
+  if (argc == 3) {
+    key = Unhex(argv[2]);
+    auto got = (*db)->Get(Cf::kChunks, key);
+    if (!got.ok()) return Die(got.status().message());
+    if (!*got) return Die("no chunk " + std::string(argv[2]));
+    value = **got;
   } else {
-    std::string key, value;
-    if (argc == 3) {
-      key = Unhex(argv[2]);
-      s = db->Get(rocksdb::ReadOptions(), chunks, key, &value);
-    } else {
-      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), chunks));
-      it->SeekToFirst();
-      if (it->Valid()) {
-        key = it->key().ToString();
-        value = it->value().ToString();
-      }
-      s = it->status();
-      if (s.ok() && !it->Valid()) s = rocksdb::Status::NotFound("no chunks stored");
-    }
-    if (s.ok() && !value.empty()) value[0] = static_cast<char>(~value[0]);
-    if (s.ok()) s = db->Put(rocksdb::WriteOptions(), chunks, key, value);
-    if (s.ok()) s = db->FlushWAL(true);
-    if (!s.ok()) {
-      rc = Die("damaging a chunk", s);
-    } else {
-      std::printf("%s\n", Hex(key).c_str());
-    }
+    bool found = false;
+    blocksnap::Status st =
+        (*db)->ScanPrefix(Cf::kChunks, "", [&](std::string_view k, std::string_view v) {
+          key = k;
+          value = v;
+          found = true;
+          return false;
+        });
+    if (!st.ok()) return Die(st.message());
+    if (!found) return Die("no chunks stored");
   }
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  s = db->Close();
-  if (!s.ok() && rc == 0) rc = Die("closing", s);
-  return rc;
+  if (!value.empty()) value[0] = static_cast<char>(~value[0]);
+  if (blocksnap::Status st = (*db)->Put(Cf::kChunks, key, value); !st.ok())
+    return Die(st.message());
+  std::printf("%s\n", Hex(key).c_str());
+  return 0;
 }

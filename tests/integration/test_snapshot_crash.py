@@ -1,0 +1,105 @@
+"""Crash (issue 4): kill -9 of the daemon at random moments under a write load, 20+ rounds;
+after each restart a snapshot dumps to exactly the volume file. A kill while a snapshot is
+pending leaves it `error` (or gone) and the next snapshot is correct.
+
+The kill moment is random in [0, 300) acknowledged writes of the load (an event count, not a
+time); the longer version is tests/soak/crash_soak.py."""
+import json
+import os
+import random
+import threading
+
+import nbd
+
+from test_snapshot_common import (CHUNK, MiB, create_volume, dump_sha, snapshot, volume_sha,
+                                  write)
+
+ROUNDS = 20
+SIZE = 8 * MiB
+
+
+class Load:
+    """Synchronous random writes (4 KiB .. 2 chunks) until the connection breaks."""
+
+    def __init__(self, daemon, volume, seed):
+        self.h = nbd.NBD()
+        self.h.connect_uri(daemon.uri(volume))
+        self.rng = random.Random(seed)
+        self.acked = 0
+        self.progress = threading.Condition()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        try:
+            while True:
+                length = self.rng.choice([4096, 65536, 2 * CHUNK, 12288])
+                off = self.rng.randrange(0, SIZE - length + 1, 4096)
+                if self.rng.random() < 0.1:
+                    self.h.zero(length, off)
+                else:
+                    self.h.pwrite(self.rng.randbytes(length), off)
+                with self.progress:
+                    self.acked += 1
+                    self.progress.notify_all()
+        except nbd.Error:
+            pass  # the daemon was killed
+        finally:
+            with self.progress:
+                self.acked = -1
+                self.progress.notify_all()
+
+    def wait_acked(self, n):
+        with self.progress:
+            self.progress.wait_for(lambda: self.acked < 0 or self.acked >= n, timeout=60)
+
+
+def crash_round(daemon, rng, tmp_path):
+    """One round: load, kill -9 after a random number of acked writes, restart, snapshot,
+    dump == volume file."""
+    load = Load(daemon, "v", rng.random())
+    load.thread.start()
+    load.wait_acked(rng.randrange(0, 300))
+    daemon.kill9()
+    load.thread.join(timeout=60)
+    daemon.start()
+    rec = snapshot(daemon, "v")
+    assert dump_sha(daemon, rec["id"], tmp_path / "r.raw") == volume_sha(daemon, "v"), rec
+    return rec
+
+
+def test_kill9_under_load_rounds(daemon, tmp_path):
+    rng = random.Random(int.from_bytes(os.urandom(4), "little"))
+    create_volume(daemon, "v", SIZE)
+    write(daemon, "v", [(0, os.urandom(SIZE))])
+    snapshot(daemon, "v")
+    kept = []
+    for i in range(ROUNDS):
+        rec = crash_round(daemon, rng, tmp_path)
+        kept.append(rec["id"])
+        if len(kept) > 3:  # keep the chain short; deleting under crash rounds is covered too
+            daemon.ctl("snapshot", "delete", kept.pop(0))
+
+
+def test_kill9_while_snapshot_pending(daemon, tmp_path):
+    size = 256 * MiB
+    create_volume(daemon, "v", size)
+    write(daemon, "v", [(off, os.urandom(8 * MiB)) for off in range(0, size, 8 * MiB)])
+    p = daemon.ctl("snapshot", "create", "v")
+    snap_id = p.stdout.strip()
+    daemon.kill9()  # right after the instant: 256 MiB to copy, still pending
+    daemon.start()
+    show = daemon.ctl("snapshot", "show", snap_id, json_out=True, check=False)
+    if show.returncode == 0:
+        rec = json.loads(show.stdout)
+        # Killed while pending -> error; if the copy happened to finish first, completed and
+        # correct.
+        assert rec["state"] in ("error", "completed"), rec
+        if rec["state"] == "error":
+            assert rec["error"]
+            verify = daemon.ctl("snapshot", "dump", snap_id, str(tmp_path / "x.raw"),
+                                check=False)
+            assert verify.returncode == 1
+    # The next snapshot is correct.
+    write(daemon, "v", [(3 * CHUNK, os.urandom(CHUNK))])
+    rec = snapshot(daemon, "v")
+    assert dump_sha(daemon, rec["id"], tmp_path / "n.raw") == volume_sha(daemon, "v")
