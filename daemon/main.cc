@@ -20,6 +20,8 @@
 #include "service/notify.h"      // [systemd]
 #include "service/watchdog.h"    // [systemd]
 #include "services.h"
+#include "io/snapshot_export.h"  // [exports]
+#include "snapshot/restore_manager.h"  // [restore]
 #include "snapshot/snapshot_manager.h"
 #include "wiring/snapshot_wiring.h"
 #include "store/db.h"
@@ -127,12 +129,20 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
     spdlog::critical("{}", wiring.status().message());
     return 1;
   }
+  // [restore] Volumes from snapshots: unfinished hydrations resume before anything is served.
+  auto restore =
+      std::make_unique<RestoreManager>(**db, **volumes, **snapshots, config.hydrate_rate);
+  if (Status st = restore->Resume(); !st.ok()) {
+    spdlog::critical("{}", st.message());
+    return 1;
+  }
   std::unique_ptr<scheduler::Scheduler> policy_scheduler;  // [scheduler]
 
   Services services;
   services.db = db->get();
   services.volumes = volumes->get();
   services.snapshots = snapshots->get();
+  services.restore = restore.get();  // [restore]
   services.reload = [&env, &overrides, &config, &policy_scheduler]() -> Status {
     BS_ASSIGN_OR_RETURN(Config fresh, ResolveConfig(env, overrides));
     BS_RETURN_IF_ERROR(SetLogLevel(fresh.log_level));
@@ -170,7 +180,10 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   }                                                            // NBD server
   nbd_options.threads = config.io_threads;                     // NBD server
   nbd_options.max_connections = config.max_connections;       // NBD server
-  nbd_options.write_hook = (*wiring)->WriteHookProvider();
+  nbd_options.write_hook = restore->WrapHooks((*wiring)->WriteHookProvider());  // [restore]
+  // [exports] Completed snapshots as read-only exports: a 64 MiB chunk cache, 2 store readers.
+  auto snapshot_exports = std::make_unique<io::SnapshotExports>(**snapshots, 64ull << 20, 2);
+  nbd_options.snapshot_exports = snapshot_exports.get();
   auto nbd_server = NbdServer::Start(nbd_options, **volumes);  // NBD server
   if (!nbd_server.ok()) {                                      // NBD server
     spdlog::critical("{}", nbd_server.status().message());    // NBD server
@@ -218,6 +231,8 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   policy_scheduler.reset();      // [scheduler] lets a running round finish
   (*nbd_server)->Stop();                       // NBD server
   (*volumes)->set_attached_clients(nullptr);  // NBD server
+  snapshot_exports.reset();                    // [exports] after the server, before the store
+  restore.reset();                             // [restore] stops hydrations
   wiring->reset();
   snapshots->reset();
   volumes->reset();

@@ -137,6 +137,17 @@ Status ApplyKey(Config& c, const YamlErrors& err, const std::string& key, const 
     if (c.max_connections == 0) return err.At(val, "'max_connections' must be at least 1");
     return Status::Ok();
   }
+  if (key == "hydrate_rate") {  // [restore] "64M" (per second); 0 or "unlimited" = no limit
+    BS_ASSIGN_OR_RETURN(std::string text, Scalar(err, val, key));
+    if (text == "unlimited" || text == "0") {
+      c.hydrate_rate = 0;
+      return Status::Ok();
+    }
+    auto rate = ParseSize(text);
+    if (!rate.ok()) return err.At(val, "'hydrate_rate' must be a size per second such as 64M");
+    c.hydrate_rate = *rate;
+    return Status::Ok();
+  }
   if (key == "volumes") {
     if (!val.IsSequence()) return err.At(val, "'volumes' must be a list");
     c.volumes.clear();

@@ -20,10 +20,10 @@ namespace io {
 class LoopState final : public ConnectionHost {
  public:
   LoopState(NbdServer& server, EventLoop& loop, VolumeManager& volumes, WriteHookProvider hooks,
-            std::chrono::seconds handshake_timeout)
+            std::chrono::seconds handshake_timeout, SnapshotExports* snapshots = nullptr)
       : server_(server),
         loop_(loop),
-        catalog_(volumes, loop, std::move(hooks)),
+        catalog_(volumes, loop, std::move(hooks), snapshots),  // [exports]
         handshake_timeout_(handshake_timeout) {}
 
   nbd::ExportCatalog& catalog() noexcept override { return catalog_; }
@@ -200,7 +200,8 @@ Result<std::unique_ptr<NbdServer>> NbdServer::Start(const NbdServerOptions& opti
     };
     BS_ASSIGN_OR_RETURN(auto loop, io::EventLoop::Create(i, std::move(hooks)));
     auto state = std::make_unique<io::LoopState>(*server, *loop, volumes, options.write_hook,
-                                                 options.handshake_timeout);
+                                                 options.handshake_timeout,
+                                                 options.snapshot_exports);  // [exports]
     *state_ref = state.get();
     server->loops_.push_back(std::move(loop));
     server->states_.push_back(std::move(state));

@@ -23,6 +23,7 @@ class EventLoop;
 class LoopState;
 class Acceptor;
 class Connection;
+class SnapshotExports;  // [exports]
 }  // namespace blocksnap::io
 
 namespace blocksnap {
@@ -36,6 +37,8 @@ struct NbdServerOptions {
   std::chrono::seconds handshake_timeout{10};
   // The snapshot layer's per-volume write hook (io/write_hook.h); empty = none.
   io::WriteHookProvider write_hook;
+  // [exports] Read-only exports of completed snapshots; nullptr = none. Outlives the server.
+  io::SnapshotExports* snapshot_exports = nullptr;
 };
 
 class NbdServer : public AttachedClients {

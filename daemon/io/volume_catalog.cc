@@ -9,11 +9,17 @@ std::vector<nbd::ExportListing> VolumeCatalog::List() {
   for (const VolumeRecord& r : volumes_.List()) {
     out.push_back({r.name, "blocksnap volume " + r.IdString()});
   }
+  if (snapshots_) {  // [exports]
+    for (auto& l : snapshots_->List()) out.push_back(std::move(l));
+  }
   return out;
 }
 
 std::unique_ptr<nbd::Export> VolumeCatalog::Open(std::string_view name) {
   if (name.empty()) return nullptr;
+  // [exports] Volume names never contain '@'; snapshot exports always do.
+  if (name.find('@') != std::string_view::npos)
+    return snapshots_ ? snapshots_->Open(name, loop_) : nullptr;
   auto vol = volumes_.Find(name);
   if (!vol.ok() || (*vol)->deleted()) return nullptr;
   std::shared_ptr<VolumeWriteHook> hook = hooks_ ? hooks_(**vol) : nullptr;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "io/event_loop.h"
+#include "io/snapshot_export.h"  // [exports]
 #include "io/write_hook.h"
 #include "nbd/export.h"
 #include "volume/volume_manager.h"
@@ -10,10 +11,12 @@ namespace blocksnap::io {
 
 class VolumeCatalog final : public nbd::ExportCatalog {
  public:
-  VolumeCatalog(VolumeManager& volumes, EventLoop& loop, WriteHookProvider hooks)
-      : volumes_(volumes), loop_(loop), hooks_(std::move(hooks)) {}
+  VolumeCatalog(VolumeManager& volumes, EventLoop& loop, WriteHookProvider hooks,
+                SnapshotExports* snapshots = nullptr)  // [exports]
+      : volumes_(volumes), loop_(loop), hooks_(std::move(hooks)), snapshots_(snapshots) {}
 
-  // Every volume by name, described by its id and size.
+  // Every volume by name, described by its id and size; then every completed snapshot as
+  // "<volume>@<snapshot id>" (read-only) when snapshot exports are on.
   std::vector<nbd::ExportListing> List() override;
   // A VolumeExport doing its I/O on this loop; nullptr for unknown or deleted volumes.
   std::unique_ptr<nbd::Export> Open(std::string_view name) override;
@@ -22,6 +25,7 @@ class VolumeCatalog final : public nbd::ExportCatalog {
   VolumeManager& volumes_;
   EventLoop& loop_;
   WriteHookProvider hooks_;
+  SnapshotExports* snapshots_;  // [exports] "<volume>@<snapshot>" exports; nullptr = none
 };
 
 }  // namespace blocksnap::io

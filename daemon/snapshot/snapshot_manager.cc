@@ -223,6 +223,15 @@ Result<SnapshotRecord> SnapshotManager::Create(uint64_t volume_id, const Tags& t
   return rec;
 }
 
+// A pending record with the job's live progress. The state stays the stored one: the job
+// sets `completed` (or `error`) in memory while it builds the batch that stores it, and a
+// reader must not see `completed` before the snapshot's entries are readable.
+static SnapshotRecord Overlay(SnapshotRecord stored, SnapshotRecord live) {
+  live.state = stored.state;
+  live.error = stored.error;
+  return live;
+}
+
 Result<SnapshotRecord> SnapshotManager::Load(std::string_view id) const {
   BS_ASSIGN_OR_RETURN(uint64_t n, ParseSnapshotId(id));
   BS_ASSIGN_OR_RETURN(auto v, db_.Get(Cf::kMeta, "snap/" + FormatSnapshotId(n)));
@@ -233,7 +242,7 @@ Result<SnapshotRecord> SnapshotManager::Load(std::string_view id) const {
     auto it = volumes_.find(r.volume_id);
     if (it != volumes_.end() && it->second->job_owner_) {
       SnapshotRecord live = it->second->job_owner_->record();
-      if (live.id == r.id) r = std::move(live);
+      if (live.id == r.id) r = Overlay(std::move(r), std::move(live));
     }
   }
   return r;
@@ -280,7 +289,7 @@ Result<std::vector<SnapshotRecord>> SnapshotManager::List(std::optional<uint64_t
       auto it = volumes_.find(r.volume_id);
       if (it != volumes_.end() && it->second->job_owner_ &&
           it->second->job_owner_->record().id == r.id)
-        r = it->second->job_owner_->record();
+        r = Overlay(std::move(r), it->second->job_owner_->record());
     }
     out.push_back(std::move(r));
   }
@@ -349,6 +358,51 @@ Status SnapshotManager::Read(const SnapshotRecord& snap, uint64_t offset, uint64
 
 Result<StoreStats> SnapshotManager::Stats() {
   return store_->Stats();
+}
+
+// [exports] Lock-free record reads for the NBD snapshot exports.
+Result<SnapshotRecord> SnapshotManager::Peek(std::string_view id) const {
+  BS_ASSIGN_OR_RETURN(uint64_t n, ParseSnapshotId(id));
+  BS_ASSIGN_OR_RETURN(auto v, db_.Get(Cf::kMeta, "snap/" + FormatSnapshotId(n)));
+  if (!v) return NotFound("snapshot " + std::string(id) + " not found");
+  return DecodeSnapshotRecord(*v);
+}
+
+Result<std::vector<SnapshotRecord>> SnapshotManager::PeekAll() const {
+  BS_ASSIGN_OR_RETURN(auto records, ScanRecords(db_));
+  std::sort(records.begin(), records.end(), [](const SnapshotRecord& a, const SnapshotRecord& b) {
+    return a.created != b.created ? a.created < b.created : a.id < b.id;
+  });
+  return records;
+}
+
+// [restore]
+Result<uint64_t> SnapshotManager::CreateRestoreBase(
+    std::string_view snapshot, uint64_t volume_id,
+    const std::function<void(uint64_t chunk)>& on_chunk) {
+  std::lock_guard lock(mu_);  // no delete/GC of the origin's entries while we copy them
+  BS_ASSIGN_OR_RETURN(SnapshotRecord snap, LoadCompleted(snapshot));
+  BS_ASSIGN_OR_RETURN(uint64_t base, db_.NextId("version/" + FormatVolumeId(volume_id)));
+  constexpr uint64_t kBatch = 4096;
+  ChunkTxn txn;
+  uint64_t staged = 0;
+  BS_RETURN_IF_ERROR(map_.ForEachAsOf(snap.volume_id, snap.version,
+                                      [&](uint64_t c, const MapValue& v) -> Status {
+                                        if (v.zero) return Status::Ok();
+                                        map_.StagePut(txn.batch(), volume_id, c, base, v);
+                                        // One more reference to a chunk that is stored (the
+                                        // origin's entry holds one, under mu_): Put without
+                                        // bytes twice and Release once = +1 with its size.
+                                        store_->Put(txn, v.hash, {});
+                                        store_->Put(txn, v.hash, {});
+                                        store_->Release(txn, v.hash, snap.chunk_size);
+                                        if (on_chunk) on_chunk(c);
+                                        if (++staged % kBatch == 0)
+                                          return store_->Commit(txn).status();
+                                        return Status::Ok();
+                                      }));
+  if (!txn.empty()) BS_RETURN_IF_ERROR(store_->Commit(txn).status());
+  return base;
 }
 
 }  // namespace blocksnap

@@ -11,6 +11,7 @@
 // would not be the instant the user asked for.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -90,6 +91,20 @@ class SnapshotManager {
   Status Read(const SnapshotRecord& snap, uint64_t offset, uint64_t length, char* out,
               std::string* scratch);
   Result<StoreStats> Stats();
+  // [exports] Records straight from RocksDB without the manager's lock and without live
+  // progress: safe on an io loop while a control call (a snapshot instant) holds the lock.
+  Result<SnapshotRecord> Peek(std::string_view id) const;
+  // [exports] Every snapshot record (any state), oldest first; lock-free like Peek.
+  Result<std::vector<SnapshotRecord>> PeekAll() const;
+
+  // [restore] Makes the completed snapshot `snapshot` the base of the new, empty volume
+  // `volume_id` (FORMAT.md "Restored volumes"): copies the snapshot's non-zero block map
+  // entries as the volume's first version, each taking its own chunk reference, so the
+  // volume's next snapshot is incremental against them and the data outlives the snapshot.
+  // Calls on_chunk(c) for every copied chunk. Returns the base version. On failure the
+  // entries already committed are the caller's to collect (VolumeDeleted).
+  Result<uint64_t> CreateRestoreBase(std::string_view snapshot, uint64_t volume_id,
+                                     const std::function<void(uint64_t chunk)>& on_chunk);
 
   ChunkStore& store() { return *store_; }
   BlockMap& block_map() { return map_; }

@@ -105,6 +105,13 @@ Result<VolumeRecord> VolumeManager::Create(const CreateVolumeRequest& req) {
   r.size = req.size;
   r.chunk_size = req.chunk_size;
   r.tags = req.tags;
+  if (req.restore) {  // [restore]
+    r.state = req.restore->state;
+    r.origin_snapshot = req.restore->origin_snapshot;
+    r.hydrated_bytes = req.restore->hydrated_bytes;
+    r.hydrate_total_bytes = req.restore->hydrate_total_bytes;
+    r.fast_restore = req.restore->fast_restore;
+  }
   r.created = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
 
   // File first, record second: a crash in between leaves an image without a record. Ids are
@@ -129,9 +136,34 @@ Result<VolumeRecord> VolumeManager::Create(const CreateVolumeRequest& req) {
       return st;
     }
   }
+  if (req.prepare) {  // [restore]
+    if (Status st = req.prepare(volume); !st.ok()) {
+      if (Status undo = db_.Delete(Cf::kMeta, r.Key()); !undo.ok())
+        spdlog::warn("undoing the create of {}: {}, ignoring", r.name, undo.message());
+      ::unlink(path.c_str());
+      if (lifecycle_) lifecycle_->VolumeDeleted(r.id);
+      return st;
+    }
+    r = volume->record();  // prepare may have updated it (hydration totals)
+  }
   by_name_.emplace(r.name, std::move(volume));
   spdlog::info("created volume {} ({}, {} bytes, chunk {})", r.name, r.IdString(), r.size,
                r.chunk_size);
+  return r;
+}
+
+// [restore]
+Result<VolumeRecord> VolumeManager::Update(uint64_t id,
+                                           const std::function<void(VolumeRecord&)>& fn) {
+  std::lock_guard lock(mu_);
+  std::shared_ptr<Volume> vol;
+  for (const auto& [name, v] : by_name_)
+    if (v->id() == id) vol = v;
+  if (!vol || vol->deleted()) return NotFound("volume " + FormatVolumeId(id) + " not found");
+  VolumeRecord r = vol->record();
+  fn(r);
+  BS_RETURN_IF_ERROR(db_.Put(Cf::kMeta, r.Key(), EncodeVolumeRecord(r)));
+  vol->set_record(r);
   return r;
 }
 

@@ -5,7 +5,9 @@
 // Thread-safe: the bus thread mutates, NBD loops look volumes up by name.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +23,11 @@ struct CreateVolumeRequest {
   uint64_t size = 0;
   uint64_t chunk_size = kDefaultChunkSize;
   Tags tags;
+  // [restore] Record fields of a restored volume (origin_snapshot, hydration, state), and
+  // a step run after the lifecycle observer and before the volume is visible (served): a
+  // failure undoes the create like a lifecycle failure.
+  std::optional<VolumeRecord> restore;
+  std::function<Status(const std::shared_ptr<Volume>&)> prepare;
 };
 
 // One NBD client connection, as shown by `volume show`.
@@ -57,6 +64,8 @@ class VolumeManager {
   static Result<std::unique_ptr<VolumeManager>> Open(Db& db, const std::string& data_dir);
 
   Result<VolumeRecord> Create(const CreateVolumeRequest& req);
+  // [restore] Applies fn to the volume's record and stores it (state, hydration progress).
+  Result<VolumeRecord> Update(uint64_t id, const std::function<void(VolumeRecord&)>& fn);
   // Every volume, sorted by name.
   std::vector<VolumeRecord> List() const;
   // By name or by id ("vol-…").

@@ -34,6 +34,12 @@ std::string EncodeVolumeRecord(const VolumeRecord& r) {
       {"state", r.state},
       {"created", FormatRfc3339(r.created)},
   };
+  if (!r.origin_snapshot.empty()) {  // [restore]
+    j["origin_snapshot"] = r.origin_snapshot;
+    j["hydrated_bytes"] = r.hydrated_bytes;
+    j["hydrate_total_bytes"] = r.hydrate_total_bytes;
+    j["fast_restore"] = r.fast_restore;
+  }
   return j.dump();
 }
 
@@ -51,6 +57,12 @@ Result<VolumeRecord> DecodeVolumeRecord(std::string_view text) {
     auto created = ParseRfc3339(j.at("created").get<std::string>());
     if (!created) return Corruption("volume record has an invalid 'created' time");
     r.created = *created;
+    if (j.contains("origin_snapshot")) {  // [restore]
+      r.origin_snapshot = j.at("origin_snapshot").get<std::string>();
+      r.hydrated_bytes = j.at("hydrated_bytes").get<uint64_t>();
+      r.hydrate_total_bytes = j.at("hydrate_total_bytes").get<uint64_t>();
+      r.fast_restore = j.at("fast_restore").get<bool>();
+    }
     return r;
   } catch (const nlohmann::json::exception& e) {
     return Corruption(std::string("volume record: ") + e.what());

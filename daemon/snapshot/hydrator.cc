@@ -1,0 +1,217 @@
+#include "snapshot/hydrator.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "volume/volume_record.h"
+
+namespace blocksnap {
+namespace {
+
+constexpr size_t kBatchChunks = 16;
+
+std::string WordKey(uint64_t volume_id, uint64_t word) {
+  std::string k = HydrateKey(volume_id) + "/";
+  for (int i = 7; i >= 0; --i) k.push_back(static_cast<char>((word >> (i * 8)) & 0xff));
+  return k;
+}
+
+std::string EncodeWord(uint64_t bits) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[i] = static_cast<char>((bits >> (i * 8)) & 0xff);
+  return s;
+}
+
+uint64_t DecodeWord(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < s.size(); ++i)
+    v |= uint64_t(static_cast<uint8_t>(s[i])) << (i * 8);
+  return v;
+}
+
+}  // namespace
+
+std::string HydrateKey(uint64_t volume_id) {
+  return "hydrate/" + FormatVolumeId(volume_id);
+}
+
+Hydration::Hydration(Db& db, SnapshotManager& snapshots, std::shared_ptr<Volume> volume,
+                     uint64_t base, HydrationOptions options)
+    : db_(db),
+      snapshots_(snapshots),
+      volume_(std::move(volume)),
+      base_(base),
+      options_(std::move(options)),
+      local_((volume_->size() + volume_->chunk_size() - 1) / volume_->chunk_size()) {
+  for (uint64_t w = 0; w < local_.words(); ++w) local_.SetWord(w, ~uint64_t{0});
+}
+
+Hydration::~Hydration() {
+  Stop();
+}
+
+uint64_t Hydration::ChunkBytes(uint64_t c) const {
+  const uint64_t cs = volume_->chunk_size(), off = c * cs;
+  return std::min(cs, volume_->size() - off);
+}
+
+void Hydration::Need(uint64_t c) {
+  if (c >= local_.size() || !local_.Test(c)) return;
+  local_.Clear(c);
+  total_ += ChunkBytes(c);
+}
+
+Status Hydration::PersistBase() {
+  return db_.Put(Cf::kMeta, HydrateKey(volume_->id()), std::to_string(base_));
+}
+
+Status Hydration::LoadPersisted() {
+  const std::string prefix = HydrateKey(volume_->id()) + "/";
+  BS_RETURN_IF_ERROR(db_.ScanPrefix(Cf::kMeta, prefix, [&](std::string_view k, std::string_view v) {
+    if (k.size() != prefix.size() + 8) return true;
+    uint64_t w = 0;
+    for (size_t i = prefix.size(); i < k.size(); ++i) w = w << 8 | static_cast<uint8_t>(k[i]);
+    if (w < local_.words()) local_.OrWord(w, DecodeWord(v));
+    return true;
+  }));
+  // hydrated = total - the bytes of the chunks still not local
+  uint64_t missing = 0;
+  for (uint64_t c = 0; c < local_.size(); ++c)
+    if (!local_.Test(c)) missing += ChunkBytes(c);
+  hydrated_.store(total_ >= missing ? total_ - missing : 0);
+  return Status::Ok();
+}
+
+Status Hydration::DeleteState(Db& db, uint64_t volume_id) {
+  rocksdb::WriteBatch b;
+  const std::string key = HydrateKey(volume_id);
+  BS_RETURN_IF_ERROR(db.ScanPrefix(Cf::kMeta, key + "/", [&](std::string_view k, std::string_view) {
+    b.Delete(db.cf(Cf::kMeta), rocksdb::Slice(k.data(), k.size()));
+    return true;
+  }));
+  b.Delete(db.cf(Cf::kMeta), key);
+  return db.Write(b);
+}
+
+Status Hydration::FillLocked(const std::vector<uint64_t>& chunks) {
+  const uint64_t cs = volume_->chunk_size();
+  std::string buf;
+  for (uint64_t c : chunks) {
+    BS_ASSIGN_OR_RETURN(auto v, snapshots_.block_map().Lookup(volume_->id(), c, base_));
+    if (!v || v->zero) continue;  // nothing to copy (a hole reads as zeros)
+    BS_RETURN_IF_ERROR(
+        snapshots_.store()
+            .Get(v->hash, &buf)
+            .WithContext("hydrating chunk " + std::to_string(c) + " of " + volume_->name()));
+    const uint64_t off = c * cs, len = std::min<uint64_t>(ChunkBytes(c), buf.size());
+    uint64_t done = 0;
+    while (done < len) {
+      ssize_t n =
+          ::pwrite(volume_->fd(), buf.data() + done, len - done, static_cast<off_t>(off + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return FromErrno(errno, "hydrating " + volume_->name());
+      done += static_cast<uint64_t>(n);
+    }
+  }
+  if (::fdatasync(volume_->fd()) != 0) return FromErrno(errno, "syncing " + volume_->name());
+  // Durable bits: the words touched, with the new bits, in one synced batch.
+  rocksdb::WriteBatch b;
+  std::vector<uint64_t> words;
+  for (uint64_t c : chunks) {
+    uint64_t w = c >> 6;
+    if (words.empty() || words.back() != w) words.push_back(w);
+  }
+  for (uint64_t w : words) {
+    uint64_t bits = local_.Word(w);
+    for (uint64_t c : chunks)
+      if (c >> 6 == w) bits |= uint64_t{1} << (c & 63);
+    b.Put(db_.cf(Cf::kMeta), WordKey(volume_->id(), w), EncodeWord(bits));
+  }
+  BS_RETURN_IF_ERROR(db_.Write(b));
+  uint64_t bytes = 0;
+  for (uint64_t c : chunks) {
+    local_.Set(c);
+    bytes += ChunkBytes(c);
+  }
+  hydrated_.fetch_add(bytes, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+int Hydration::Fill(uint64_t first, uint64_t last) noexcept {
+  std::lock_guard lock(fill_mu_);
+  std::vector<uint64_t> chunks;
+  for (uint64_t c = first; c <= last && c < local_.size(); ++c)
+    if (!local_.Test(c)) chunks.push_back(c);
+  if (chunks.empty()) return 0;
+  Status st = FillLocked(chunks);
+  if (!st.ok()) {
+    spdlog::error("volume {}: {}", volume_->name(), st.message());
+    return -EIO;
+  }
+  return 0;
+}
+
+void Hydration::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Hydration::Stop() {
+  {
+    std::lock_guard lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Hydration::Run() {
+  using Clock = std::chrono::steady_clock;
+  const uint64_t rate = options_.fast ? 0 : options_.rate;
+  const auto t0 = Clock::now();
+  uint64_t copied = 0;  // bytes this run, for the rate
+  auto last_report = Clock::now();
+  uint64_t next = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(stop_mu_);
+      if (stop_) return;
+      if (volume_->deleted()) {
+        if (Status st = DeleteState(db_, volume_->id()); !st.ok())
+          spdlog::warn("volume {}: dropping its hydration state: {}", volume_->name(),
+                       st.message());
+        return;
+      }
+      if (rate) {
+        // Token bucket: wait until `copied` bytes are due at `rate`.
+        auto due = t0 + std::chrono::microseconds(copied * 1000000 / rate);
+        if (stop_cv_.wait_until(lock, due, [this] { return stop_; })) return;
+      }
+    }
+    std::vector<uint64_t> batch;
+    {
+      std::lock_guard lock(fill_mu_);
+      for (; next < local_.size() && batch.size() < kBatchChunks; ++next)
+        if (!local_.Test(next)) batch.push_back(next);
+      if (!batch.empty()) {
+        if (Status st = FillLocked(batch); !st.ok()) {
+          spdlog::error("volume {}: hydration stopped: {}", volume_->name(), st.message());
+          return;  // resumes at the next start; reads still fill on demand
+        }
+      }
+    }
+    for (uint64_t c : batch) copied += ChunkBytes(c);
+    const bool done = next >= local_.size();
+    if (done || Clock::now() - last_report >= std::chrono::milliseconds(500)) {
+      last_report = Clock::now();
+      if (options_.progress) options_.progress(hydrated_bytes(), total_, done);
+    }
+    if (done) return;
+  }
+}
+
+}  // namespace blocksnap

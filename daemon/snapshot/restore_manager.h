@@ -1,0 +1,62 @@
+// RestoreManager: volumes created from snapshots (issue 5, FORMAT.md "Restored volumes").
+//
+// Create() makes the volume (VolumeManager::Create with a prepare step), gives it the
+// snapshot's block map entries as its base (SnapshotManager::CreateRestoreBase: own chunk
+// references, so deleting the snapshot keeps the data until the volume no longer needs it)
+// and starts its Hydration. The volume is served at once through a RestoreHook that fills
+// chunks on demand. Resume() restarts the hydrations a previous run left unfinished.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "io/store_pool.h"
+#include "io/write_hook.h"
+#include "snapshot/hydrator.h"
+#include "snapshot/restore_hook.h"
+#include "snapshot/snapshot_manager.h"
+#include "volume/volume_manager.h"
+
+namespace blocksnap {
+
+struct RestoreRequest {
+  std::string name;
+  std::string snapshot;  // "snap-…", completed
+  uint64_t size = 0;     // 0 = the snapshot's size; never smaller
+  Tags tags;
+  bool hydrate = false;  // fast restore: `hydrating` at full speed until complete
+};
+
+class RestoreManager {
+ public:
+  // rate: background hydration in bytes/s (config hydrate_rate), 0 = unlimited.
+  RestoreManager(Db& db, VolumeManager& volumes, SnapshotManager& snapshots, uint64_t rate)
+      : db_(db), volumes_(volumes), snapshots_(snapshots), rate_(rate) {}
+  ~RestoreManager();  // stops every hydration (they resume at the next start)
+
+  // At startup, before the NBD server serves: resumes unfinished hydrations, removes
+  // volumes whose restore was interrupted before it was visible, and stray state.
+  Status Resume();
+  Result<VolumeRecord> Create(const RestoreRequest& req);
+  // Wraps the snapshot layer's hook provider: hydrating volumes get a RestoreHook.
+  io::WriteHookProvider WrapHooks(io::WriteHookProvider inner);
+
+ private:
+  std::shared_ptr<Hydration> MakeHydration(const std::shared_ptr<Volume>& vol, uint64_t base,
+                                           bool fast);
+  void Progress(uint64_t volume_id, uint64_t hydrated, uint64_t total, bool done);
+
+  Db& db_;
+  VolumeManager& volumes_;
+  SnapshotManager& snapshots_;
+  const uint64_t rate_;
+  io::StorePool pool_{2};  // on-demand fills for reads and writes
+  std::mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Hydration>> active_;   // never erased while running
+  std::map<uint64_t, std::shared_ptr<RestoreHook>> hooks_;  // hydrating volumes only
+};
+
+}  // namespace blocksnap
