@@ -135,15 +135,29 @@ void SnapshotAsync::Poll() {
       ++it;
       continue;
     }
-    if (rec.ok() && it->second.signal) Emit("SnapshotCompleted", *rec);
-    for (auto& waiter : it->second.waiters) {
-      if (!rec.ok()) {
-        waiter->Error(rec.status());
-      } else {
-        waiter->Reply([&](sd_bus_message* m) { return AppendSnapshotDict(m, *rec); });
-      }
-    }
+    // Settled in RocksDB. SnapshotManager::Wait returns once the job has also finished its
+    // cleanup (so the volume takes a new snapshot at once); it blocks for that tail only, on
+    // a worker.
+    auto watched = std::make_shared<Watched>(std::move(it->second));
+    std::string id = it->first;
     it = watched_.erase(it);
+    if (!rec.ok() || !snapshots) {
+      for (auto& waiter : watched->waiters) waiter->Error(rec.status());
+      continue;
+    }
+    Run([this, snapshots, id, watched]() -> std::function<void()> {
+      auto final_rec = std::make_shared<Result<SnapshotRecord>>(snapshots->Wait(id));
+      return [this, final_rec, watched] {
+        if (final_rec->ok() && watched->signal) Emit("SnapshotCompleted", **final_rec);
+        for (auto& waiter : watched->waiters) {
+          if (!final_rec->ok()) {
+            waiter->Error(final_rec->status());
+          } else {
+            waiter->Reply([&](sd_bus_message* m) { return AppendSnapshotDict(m, **final_rec); });
+          }
+        }
+      };
+    });
   }
 }
 
