@@ -14,7 +14,8 @@
 #include "bus/bus_names.h"
 #include "bus/control_socket.h"
 #include "bus/manager_object.h"
-#include "bus/policy_methods.h"  // policy scheduler
+#include "bus/policy_methods.h"    // policy scheduler
+#include "bus/restore_methods.h"   // [restore]
 #include "bus/snapshot_methods.h"  // snapshots
 #include "bus/volume_object.h"
 
@@ -128,7 +129,8 @@ Status BusService::ConnectBus() {
 using ObjectRegistrar = int (*)(sd_bus* bus, BusContext* ctx);
 constexpr ObjectRegistrar kObjectRegistrars[] = {AddManagerObject, AddVolumeObjects,
                                                  AddPolicyMethods,
-                                                 AddSnapshotMethods};  // snapshots
+                                                 AddSnapshotMethods,  // snapshots
+                                                 AddRestoreMethods};  // [restore]
 
 int BusService::Serve(sd_bus* bus) {
   int r = 0;

@@ -75,6 +75,10 @@ int AppendVolumeDict(sd_bus_message* m, const BusContext& ctx, const VolumeRecor
   r = AppendCompositeEntry(m, "Clients", kClientsSignature,
                            [&](sd_bus_message* mm) { return AppendClients(mm, clients); });
   if (r < 0) return r;
+  // [restore] "" / 0 for a volume that was not restored from a snapshot.
+  if ((r = AppendBasicEntry(m, "OriginSnapshot", "s", rec.origin_snapshot.c_str())) < 0) return r;
+  if ((r = AppendBasicEntry(m, "HydratedBytes", "t", &rec.hydrated_bytes)) < 0) return r;
+  if ((r = AppendBasicEntry(m, "HydrateTotalBytes", "t", &rec.hydrate_total_bytes)) < 0) return r;
   return sd_bus_message_close_container(m);
 }
 

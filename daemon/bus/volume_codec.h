@@ -21,7 +21,7 @@ inline constexpr const char* kVolumeDictSignature = "a{sv}";
 // Each returns sd-bus' result: negative errno on failure.
 int AppendClients(sd_bus_message* m, const std::vector<ClientInfo>& clients);
 // Keys: Id s, Name s, Path o, Size t, ChunkSize t, Tags a{ss}, State s, Created s (RFC 3339),
-// Uri s, Clients a(sss).
+// Uri s, Clients a(sss); [restore] OriginSnapshot s, HydratedBytes t, HydrateTotalBytes t.
 int AppendVolumeDict(sd_bus_message* m, const BusContext& ctx, const VolumeRecord& r);
 
 }  // namespace blocksnap

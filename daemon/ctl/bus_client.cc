@@ -63,6 +63,12 @@ int ReadDictValue(sd_bus_message* m, const std::string& key, VolumeInfo* v) {
   if ((sig == "s" || sig == "o") && key == "Uri") return read_string(&v->uri);
   if (sig == "t" && key == "Size") return sd_bus_message_read(m, "v", "t", &v->size);
   if (sig == "t" && key == "ChunkSize") return sd_bus_message_read(m, "v", "t", &v->chunk_size);
+  // [restore]
+  if (sig == "s" && key == "OriginSnapshot") return read_string(&v->origin_snapshot);
+  if (sig == "t" && key == "HydratedBytes")
+    return sd_bus_message_read(m, "v", "t", &v->hydrated_bytes);
+  if (sig == "t" && key == "HydrateTotalBytes")
+    return sd_bus_message_read(m, "v", "t", &v->hydrate_total_bytes);
   if ((sig == "a{ss}" && key == "Tags") || (sig == "a(sss)" && key == "Clients")) {
     if ((r = sd_bus_message_enter_container(m, 'v', sig.c_str())) < 0) return r;
     r = key == "Tags" ? ReadTags(m, &v->tags) : ReadClients(m, &v->clients);

@@ -31,6 +31,10 @@ struct VolumeInfo {
   std::string created;  // RFC 3339
   std::string uri;      // "" when the daemon serves no NBD TCP listener
   std::vector<ClientEntry> clients;
+  // [restore]
+  std::string origin_snapshot;  // "" = not restored from a snapshot
+  uint64_t hydrated_bytes = 0;
+  uint64_t hydrate_total_bytes = 0;
 };
 
 struct CreateVolumeArgs {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "bus/basic_codec.h"  // [restore] AppendTags
 #include "ctl/output.h"
 #include "util/parse.h"
 
@@ -20,6 +21,8 @@ struct VolumeArgs {
   std::vector<std::string> tag_assignments;
   std::vector<std::string> untag_keys;
   bool force = false;
+  std::string from_snapshot;  // [restore]
+  bool hydrate = false;       // [restore]
 };
 
 // The JSON object of a volume (docs/DBUS.md and DESIGN.md §7 name these keys; scripts rely
@@ -40,6 +43,11 @@ nlohmann::ordered_json VolumeToJson(const VolumeInfo& v) {
       {"uri", v.uri.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(v.uri)},
       {"clients", clients},
       {"object_path", v.path},
+      // [restore]
+      {"origin_snapshot", v.origin_snapshot.empty() ? nlohmann::ordered_json(nullptr)
+                                                    : nlohmann::ordered_json(v.origin_snapshot)},
+      {"hydrated_bytes", v.hydrated_bytes},
+      {"hydrate_total_bytes", v.hydrate_total_bytes},
   };
 }
 
@@ -58,6 +66,14 @@ void PrintVolumeDetails(const VolumeInfo& v) {
   for (const ClientEntry& c : v.clients)
     clients += "\n" + c.address + " export " + c.export_name + " since " + c.connected;
   d.Add("Clients", clients);
+  if (!v.origin_snapshot.empty()) {  // [restore]
+    d.Add("Origin", v.origin_snapshot);
+    const uint64_t pct =
+        v.hydrate_total_bytes ? v.hydrated_bytes * 100 / v.hydrate_total_bytes : 100;
+    d.Add("Hydrated", FormatSize(v.hydrated_bytes) + " of " + FormatSize(v.hydrate_total_bytes) +
+                          " (" + std::to_string(pct) + "%, " + std::to_string(v.hydrated_bytes) +
+                          " of " + std::to_string(v.hydrate_total_bytes) + " bytes)");
+  }
   d.Print(std::cout);
 }
 
@@ -72,7 +88,53 @@ Result<Tags> ParseTagList(const std::vector<std::string>& assignments) {
   return tags;
 }
 
+// [restore] volume create NAME --from-snapshot SNAP [--hydrate] [--size S] [--tag K=V]...
+int RunCreateFromSnapshot(CommandContext& ctx, const VolumeArgs& a) {
+  if (Status st = ValidateVolumeName(a.name); !st.ok()) return Fail(st);
+  if (!a.chunk_size.empty())
+    return Fail(
+        InvalidArgument("--chunk-size cannot be given with --from-snapshot (a restore "
+                        "keeps the snapshot's chunk size)"));
+  uint64_t size = 0;  // the snapshot's
+  if (!a.size.empty()) {
+    Result<uint64_t> parsed = ParseSize(a.size);
+    if (!parsed.ok()) return Fail(parsed.status());
+    if (Status st = ValidateVolumeSize(*parsed); !st.ok()) return Fail(st);
+    size = *parsed;
+  }
+  Result<Tags> tags = ParseTagList(a.tag_assignments);
+  if (!tags.ok()) return Fail(tags.status());
+  Result<BusClient*> client = ctx.Client();
+  if (!client.ok()) return Fail(client.status());
+  MessagePtr reply;
+  Status st = (*client)->CallManager(
+      "CreateVolumeFromSnapshot",
+      [&](sd_bus_message* m) {
+        int r = sd_bus_message_append(m, "sst", a.name.c_str(), a.from_snapshot.c_str(), size);
+        if (r >= 0) r = AppendTags(m, *tags);
+        if (r >= 0) r = sd_bus_message_append(m, "b", a.hydrate ? 1 : 0);
+        return r;
+      },
+      &reply);
+  if (!st.ok()) return Fail(st);
+  const char* object = nullptr;
+  const char* id = nullptr;
+  if (int r = sd_bus_message_read(reply.get(), "os", &object, &id); r < 0)
+    return Fail((*client)->MessageError(r));
+  if (!ctx.json) {
+    std::cout << id << '\n';
+    return kExitOk;
+  }
+  Result<VolumeInfo> info = (*client)->GetVolume(id);
+  if (!info.ok()) return Fail(info.status());
+  PrintJson(VolumeToJson(*info));
+  return kExitOk;
+}
+
 int RunCreate(CommandContext& ctx, const VolumeArgs& a) {
+  if (!a.from_snapshot.empty()) return RunCreateFromSnapshot(ctx, a);  // [restore]
+  if (a.hydrate) return Fail(InvalidArgument("--hydrate needs --from-snapshot"));
+  if (a.size.empty()) return Fail(InvalidArgument("--size is required"));
   CreateVolumeArgs req;
   req.name = a.name;
   if (Status st = ValidateVolumeName(a.name); !st.ok()) return Fail(st);
@@ -176,11 +238,16 @@ void AddVolumeCommands(CLI::App& app, CommandContext& ctx) {
 
   CLI::App* create = volume->add_subcommand("create", "Create a volume; prints its id");
   create->add_option("NAME", args->name, "Volume name: 1-64 of [A-Za-z0-9._-]")->required();
-  create->add_option("--size", args->size, "Size with K/M/G/T suffix, a multiple of 4K")
-      ->required();
+  create->add_option("--size", args->size,
+                     "Size with K/M/G/T suffix, a multiple of 4K (with --from-snapshot: at "
+                     "least the snapshot's size, which is the default)");
   create->add_option("--chunk-size", args->chunk_size, "Chunk size: power of two 4K..4M (64K)");
   create->add_option("--tag", args->tag_assignments, "Tag K=V (repeatable)")
       ->allow_extra_args(false);
+  create->add_option("--from-snapshot", args->from_snapshot,
+                     "Restore: the new volume starts as this snapshot (served at once)");
+  create->add_flag("--hydrate", args->hydrate,
+                   "With --from-snapshot: fast restore, `hydrating` until every chunk is local");
   create->callback([&ctx, args] { ctx.action = [&ctx, args] { return RunCreate(ctx, *args); }; });
 
   CLI::App* list = volume->add_subcommand("list", "List volumes");

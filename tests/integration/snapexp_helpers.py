@@ -155,3 +155,35 @@ def chunk_round(ranges, size, chunk=CHUNK):
 def flagged(extents, bit):
     """Merged (offset, length) runs of the extents whose type has `bit` set."""
     return merge_runs([(o, n) for o, n, t in extents if t & bit])
+
+
+# --- restore -----------------------------------------------------------------------------
+
+def restore_daemon(daemon_factory, tmp_path, rate=None, subdir="d"):
+    """A daemon whose config sets hydrate_rate (e.g. "256K"; None = unlimited)."""
+    extra = []
+    if rate is not None:
+        cfg = pathlib.Path(tmp_path) / f"config-{subdir}.yaml"
+        cfg.write_text(f"hydrate_rate: {rate}\n")
+        extra = ["--config", str(cfg)]
+    return snap_daemon(daemon_factory, tmp_path, subdir=subdir, extra_args=extra)
+
+
+def show(d, volume):
+    return d.ctl_json("volume", "show", volume)
+
+
+def wait_hydrated(d, volume, timeout=120):
+    """Polls `volume show` (bounded) until every byte is hydrated and the volume available."""
+    import time
+    end = time.monotonic() + timeout
+    while True:
+        v = show(d, volume)
+        if v["hydrated_bytes"] == v["hydrate_total_bytes"] and v["state"] == "available":
+            return v
+        assert time.monotonic() < end, f"{volume} did not finish hydrating: {v}"
+        time.sleep(0.05)
+
+
+def status(d):
+    return d.ctl_json("status")

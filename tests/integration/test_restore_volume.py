@@ -1,0 +1,121 @@
+"""Restore (issue 5): a volume created from a snapshot is served at once, reads what the
+snapshot holds (from the store until hydrated), hydrates in the background, keeps the
+client's writes, resumes hydrating after a restart, can be larger than the snapshot."""
+import hashlib
+import random
+
+import nbd
+import pytest
+
+from snapexp_helpers import (CHUNK, apply, connect, create_snapshot, pattern, read_export,
+                             restore_daemon, show, wait_hydrated, write)
+
+SIZE = 8 << 20
+
+
+def seeded(d, name="vol", size=SIZE, seed="s"):
+    """A volume with data in every other chunk, and a zero chunk; returns its image."""
+    d.ctl("volume", "create", name, "--size", str(size))
+    writes = [(c * CHUNK, pattern(f"{seed}{c}", CHUNK)) for c in range(0, size // CHUNK, 2)]
+    writes.append((5 * CHUNK, bytes(CHUNK)))
+    write(d, name, writes)
+    image = bytearray(size)
+    apply(image, writes)
+    return bytes(image)
+
+
+def test_restore_reads_the_snapshot_at_once(daemon_factory, tmp_path):
+    d = restore_daemon(daemon_factory, tmp_path, rate="128K")
+    image = seeded(d)
+    s1 = create_snapshot(d, "vol")
+    write(d, "vol", [(0, pattern("later", CHUNK))])  # the origin moves on
+    rid = d.ctl("volume", "create", "r", "--from-snapshot", s1).stdout.strip()
+    v = show(d, "r")
+    assert v["id"] == rid and v["origin_snapshot"] == s1
+    assert v["state"] == "available"  # not a fast restore
+    assert v["hydrate_total_bytes"] == (SIZE // CHUNK // 2) * CHUNK
+    assert v["hydrated_bytes"] < v["hydrate_total_bytes"]  # 128K/s: far from done
+    assert read_export(d, "r", SIZE) == image
+    text = d.ctl("volume", "show", "r").stdout
+    assert "Origin" in text and s1 in text and "Hydrated" in text
+
+
+def test_writes_during_hydration(daemon_factory, tmp_path):
+    d = restore_daemon(daemon_factory, tmp_path, rate="2M")
+    image = bytearray(seeded(d))
+    s1 = create_snapshot(d, "vol")
+    d.ctl("volume", "create", "r", "--from-snapshot", s1)
+    rnd = random.Random(5)
+    h = connect(d, "r")
+    for i in range(60):
+        off = rnd.randrange(0, SIZE // 4096 - 4) * 4096
+        data = pattern(f"w{i}", 4096 * rnd.randint(1, 4))
+        h.pwrite(data, off)
+        image[off:off + len(data)] = data
+        if i % 7 == 0:  # reads in between see snapshot + writes so far
+            got = h.pread(2 * CHUNK, off // CHUNK * CHUNK)
+            assert got == bytes(image[off // CHUNK * CHUNK:off // CHUNK * CHUNK + 2 * CHUNK])
+    h.flush()
+    h.shutdown()
+    assert show(d, "r")["hydrated_bytes"] < show(d, "r")["hydrate_total_bytes"]
+    wait_hydrated(d, "r")
+    got = read_export(d, "r", SIZE)
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(bytes(image)).hexdigest()
+
+
+def test_hydration_resumes_after_restart(daemon_factory, tmp_path):
+    d = restore_daemon(daemon_factory, tmp_path, rate="1M")
+    image = bytearray(seeded(d))
+    s1 = create_snapshot(d, "vol")
+    d.ctl("volume", "create", "r", "--from-snapshot", s1)
+    write(d, "r", [(3 * CHUNK + 4096, pattern("mine", 4096))])
+    apply(image, [(3 * CHUNK + 4096, pattern("mine", 4096))])
+    before = show(d, "r")
+    assert before["hydrated_bytes"] < before["hydrate_total_bytes"]
+    d.restart()
+    after = show(d, "r")
+    assert after["origin_snapshot"] == s1
+    assert after["hydrate_total_bytes"] == before["hydrate_total_bytes"]
+    assert read_export(d, "r", SIZE) == bytes(image)
+    wait_hydrated(d, "r")
+    assert read_export(d, "r", SIZE) == bytes(image)
+    d.restart()
+    v = show(d, "r")
+    assert v["state"] == "available" and v["hydrated_bytes"] == v["hydrate_total_bytes"]
+
+
+def test_fast_restore_reports_complete_and_file_holds_every_chunk(daemon_factory, tmp_path):
+    d = restore_daemon(daemon_factory, tmp_path, rate="64K")  # --hydrate ignores the rate
+    image = seeded(d)
+    s1 = create_snapshot(d, "vol")
+    out = d.ctl_json("volume", "create", "r", "--from-snapshot", s1, "--hydrate")
+    assert out["state"] in ("hydrating", "available")
+    v = wait_hydrated(d, "r", timeout=60)
+    img = d.data_dir / "volumes" / f"{v['id']}.img"
+    assert img.read_bytes() == image  # every non-zero chunk is in the file itself
+
+
+def test_larger_restore_reads_zeros_in_the_tail(daemon_factory, tmp_path):
+    d = restore_daemon(daemon_factory, tmp_path)
+    image = seeded(d)
+    s1 = create_snapshot(d, "vol")
+    d.ctl("volume", "create", "big", "--from-snapshot", s1, "--size", str(2 * SIZE))
+    assert show(d, "big")["size"] == 2 * SIZE
+    assert read_export(d, "big", 2 * SIZE) == image + bytes(SIZE)
+    p = d.ctl("volume", "create", "small", "--from-snapshot", s1, "--size", str(SIZE // 2),
+              check=False)
+    assert p.returncode != 0 and "at least" in p.stderr
+    assert d.ctl("volume", "show", "small", check=False).returncode != 0
+
+
+def test_restore_errors(daemon_factory, tmp_path):
+    d = restore_daemon(daemon_factory, tmp_path)
+    seeded(d)
+    s1 = create_snapshot(d, "vol")
+    for args, needle in ((["r", "--from-snapshot", "snap-00000000000000ff"], "not found"),
+                         (["vol", "--from-snapshot", s1], "exists"),
+                         (["r", "--hydrate", "--size", "1M"], "--from-snapshot"),
+                         (["r", "--from-snapshot", s1, "--chunk-size", "4K"], "chunk")):
+        p = d.ctl("volume", "create", *args, check=False)
+        assert p.returncode != 0 and needle in p.stderr, (args, p.stderr)
+    assert [v["name"] for v in d.ctl_json("volume", "list")] == ["vol"]
