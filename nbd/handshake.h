@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "nbd/export.h"
@@ -39,7 +40,7 @@ class Handshake {
   // transmission phase (TakeLeftover).
   void Feed(std::string_view data);
   // Bytes to send, in order; empties the queue.
-  std::string TakeOutput() { return std::move(out_); }
+  std::string TakeOutput() { return std::exchange(out_, {}); }
   bool has_output() const { return !out_.empty(); }
 
   State state() const { return state_; }
@@ -49,7 +50,7 @@ class Handshake {
   // Valid in kTransmission.
   std::unique_ptr<Export> TakeExport() { return std::move(export_); }
   const Negotiated& negotiated() const { return neg_; }
-  std::string TakeLeftover() { return std::move(in_); }
+  std::string TakeLeftover() { return std::exchange(in_, {}); }
 
  private:
   bool Step();  // handles one complete message from in_, false when more bytes are needed
