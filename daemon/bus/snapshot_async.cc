@@ -26,14 +26,18 @@ Result<std::shared_ptr<SnapshotAsync>> SnapshotAsync::For(BusContext* ctx, sd_ev
     if (auto existing = it->second.lock()) return existing;
   BS_ASSIGN_OR_RETURN(auto queue, scheduler::MainQueue::Create(event));
   auto made = std::make_shared<SnapshotAsync>(ctx, event, std::move(queue));
+  sd_event_source* raw = nullptr;
+  if (int r = sd_event_add_exit(event, &raw, OnExit, made.get()); r < 0)
+    return FromErrno(-r, "watching the loop's exit");
+  made->exit_source_.reset(raw);
   registry[ctx] = made;
   return made;
 }
 
 SnapshotAsync::~SnapshotAsync() {
   timer_.reset();
-  for (Worker& w : workers_)
-    if (w.thread.joinable()) w.thread.join();
+  exit_source_.reset();
+  JoinAll();
   auto& registry = Registry();
   if (auto it = registry.find(ctx_); it != registry.end() && it->second.expired())
     registry.erase(it);
@@ -48,6 +52,21 @@ void SnapshotAsync::Emit(const char* member, const SnapshotRecord& r) {
   }
 }
 
+void SnapshotAsync::JoinAll() {
+  for (Worker& w : workers_)
+    if (w.thread.joinable()) w.thread.join();
+  workers_.clear();
+}
+
+int SnapshotAsync::OnExit(sd_event_source*, void* userdata) noexcept {
+  auto* self = static_cast<SnapshotAsync*>(userdata);
+  self->exiting_ = true;
+  self->timer_.reset();
+  self->watched_.clear();  // unanswered waits: their callers see the connection close
+  self->JoinAll();
+  return 0;
+}
+
 void SnapshotAsync::Reap() {
   for (auto it = workers_.begin(); it != workers_.end();) {
     if (it->done->load()) {
@@ -60,6 +79,7 @@ void SnapshotAsync::Reap() {
 }
 
 void SnapshotAsync::Run(std::function<std::function<void()>()> work) {
+  if (exiting_) return;  // dropping work drops its reply: the daemon is stopping
   Reap();
   auto done = std::make_shared<std::atomic<bool>>(false);
   scheduler::MainQueue* queue = queue_.get();
@@ -85,6 +105,7 @@ void SnapshotAsync::Run(std::function<std::function<void()>()> work) {
 }
 
 void SnapshotAsync::Watch(const std::string& id, std::shared_ptr<PendingReply> waiter) {
+  if (exiting_) return;
   Watched& w = watched_[id];
   if (waiter)
     w.waiters.push_back(std::move(waiter));

@@ -10,8 +10,9 @@
 //   loop polls the records of the watched snapshots (SnapshotManager::Get, a RocksDB read)
 //   every kPollUsec while any is watched, and answers or signals when one is no longer
 //   pending. A waiter whose client goes away costs one record read per tick until then.
-// The destructor (the last connection gone, i.e. at daemon shutdown or when the last client
-// disconnects) joins the running workers; a Dump in flight is finished first.
+// The workers are joined when the loop exits (an sd-event exit source: at daemon shutdown,
+// before main.cc tears down the SnapshotManager they use; a Dump in flight is finished
+// first) and by the destructor (the last connection gone).
 #pragma once
 
 #include <systemd/sd-bus.h>
@@ -73,6 +74,8 @@ class SnapshotAsync {
   void ArmTimer();
   void Poll();
   static int OnTimer(sd_event_source* s, uint64_t usec, void* userdata) noexcept;
+  static int OnExit(sd_event_source* s, void* userdata) noexcept;
+  void JoinAll();
 
   BusContext* ctx_;
   sd_event* event_;
@@ -80,6 +83,8 @@ class SnapshotAsync {
   std::list<Worker> workers_;
   std::map<std::string, Watched> watched_;
   EventSourcePtr timer_;
+  EventSourcePtr exit_source_;
+  bool exiting_ = false;  // the loop is exiting: no new work
   std::set<sd_bus*> connections_;
 };
 
