@@ -91,7 +91,9 @@ def test_point_in_time_under_load(daemon, tmp_path):
 
 def test_copy_before_write(daemon, tmp_path):
     """Every chunk is overwritten right after create returns, while the copy runs; the
-    snapshot still holds the old bytes (copy-before-write, or the sweep got there first)."""
+    snapshot still holds the old bytes. The overwrites go from the last chunk down while the
+    copier sweeps up from chunk 0, so the first of them hit chunks not yet copied and are
+    served by copy-before-write; where the sweep got there first the result is the same."""
     size = 128 * MiB
     create_volume(daemon, "v", size)
     old = [(off, os.urandom(8 * MiB)) for off in range(0, size, 8 * MiB)]
