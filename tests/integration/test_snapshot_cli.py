@@ -144,3 +144,20 @@ def test_sigterm_with_a_dump_in_flight_stops_cleanly(daemon, tmp_path):
     assert daemon.stop() == 0
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0 or err.startswith("blocksnapctl: "), err
+
+
+def test_second_snapshot_while_pending_is_refused_clearly(daemon):
+    """Refused, not queued (snapshot_manager.h): the message says which snapshot is pending.
+    If the first copy already finished, the second simply succeeds."""
+    create_volume(daemon, "v", 128 * MiB)
+    write(daemon, "v", [(off, os.urandom(8 * MiB)) for off in range(0, 128 * MiB, 8 * MiB)])
+    first = daemon.ctl("snapshot", "create", "v").stdout.strip()
+    p = daemon.ctl("snapshot", "create", "v", check=False)
+    if p.returncode != 0:
+        assert p.returncode == 1
+        assert "still pending" in p.stderr and first in p.stderr, p.stderr
+    # Once the first has completed (WaitSnapshot), a new one is accepted.
+    subprocess.run(["busctl", f"--address=unix:path={daemon.control_path}", "call",
+                    "org.blocksnap1", "/org/blocksnap1", "org.blocksnap1.Manager",
+                    "WaitSnapshot", "s", first], check=True, capture_output=True, timeout=300)
+    assert snapshot(daemon, "v")["added_bytes"] == 0

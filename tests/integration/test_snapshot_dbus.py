@@ -1,0 +1,96 @@
+"""The snapshot part of the D-Bus API (docs/DBUS.md, "Snapshots"): signals on the bus,
+asynchronous WaitSnapshot/DumpSnapshot over busctl, and authority (other users may read but
+not create, tag, dump or delete)."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+from harness import Daemon
+from test_dbus import Monitor, bus_daemon, public_binaries, session_bus  # noqa: F401 fixtures
+from test_snapshot_common import MiB, create_volume, snapshot, write
+
+MANAGER = ["org.blocksnap1", "/org/blocksnap1", "org.blocksnap1.Manager"]
+
+
+def busctl_json(address, method, signature="", *args):
+    p = subprocess.run(["busctl", f"--address={address}", "--json=short", "call", *MANAGER,
+                        method, *([signature] if signature else []), *[str(a) for a in args]],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)["data"] if p.stdout.strip() else None
+
+
+def test_snapshot_signals_on_the_bus(bus_daemon):  # noqa: F811
+    create_volume(bus_daemon, "v", 16 * MiB)
+    write(bus_daemon, "v", [(0, os.urandom(MiB))])
+    mon = Monitor(bus_daemon.bus, "type='signal',interface='org.blocksnap1.Manager'")
+    try:
+        snap_id = bus_daemon.ctl("snapshot", "create", "v", "--wait").stdout.strip()
+        mon.wait_for(lambda line: "member=SnapshotCreated" in line)
+        assert mon.next_lines(3) == [f'   string "{snap_id}"', '   string "v"',
+                                     '   string "pending"']
+        mon.wait_for(lambda line: "member=SnapshotCompleted" in line)
+        assert mon.next_lines(3) == [f'   string "{snap_id}"', '   string "v"',
+                                     '   string "completed"']
+        bus_daemon.ctl("snapshot", "delete", snap_id)
+        mon.wait_for(lambda line: "member=SnapshotRemoved" in line)
+        assert mon.next_lines(1) == [f'   string "{snap_id}"']
+    finally:
+        mon.close()
+
+
+def test_wait_dump_verify_status_over_the_bus(bus_daemon, tmp_path):  # noqa: F811
+    create_volume(bus_daemon, "v", 16 * MiB)
+    data = os.urandom(2 * MiB)
+    write(bus_daemon, "v", [(MiB, data)])
+    path, snap_id = busctl_json(bus_daemon.bus, "CreateSnapshot", "sa{ss}", "v", 1, "k", "x")
+    rec = busctl_json(bus_daemon.bus, "WaitSnapshot", "s", snap_id)[0]
+    assert rec["state"]["data"] == "completed" and rec["tags"]["data"] == {"k": "x"}
+    assert rec["progress"]["type"] == "d" and rec["size"]["type"] == "t"
+    out = tmp_path / "bus.raw"
+    busctl_json(bus_daemon.bus, "DumpSnapshot", "ss", snap_id, out)
+    with open(out, "rb") as f:
+        f.seek(MiB)
+        assert f.read(len(data)) == data
+    ok, bad = busctl_json(bus_daemon.bus, "VerifySnapshot", "s", snap_id)
+    assert ok is True and bad == []
+    st = busctl_json(bus_daemon.bus, "GetStatus")[0]
+    assert st["stored_bytes"]["data"] == 2 * MiB and st["dedup_ratio"]["type"] == "d"
+    p = subprocess.run(["busctl", f"--address={bus_daemon.bus}", "call", *MANAGER,
+                        "DumpSnapshot", "ss", snap_id, "relative.raw"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode != 0 and "absolute" in p.stderr, p.stderr
+
+
+def test_other_users_may_list_but_not_change_snapshots(public_binaries):  # noqa: F811
+    base = tempfile.mkdtemp(prefix="blocksnap-snapperm-")
+    os.chmod(base, 0o755)
+    d = Daemon(base)
+    try:
+        d.start()
+        create_volume(d, "mine", 4 * MiB)
+        rec = snapshot(d, "mine")
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                     public_binaries["ctl"], "--control", str(d.control_path)]
+
+        def run(*args):
+            return subprocess.run([*as_nobody, *args], capture_output=True, text=True,
+                                  timeout=120)
+        p = run("--json", "snapshot", "list")
+        assert p.returncode == 0 and rec["id"] in p.stdout
+        assert run("snapshot", "show", rec["id"]).returncode == 0
+        assert run("status").returncode == 0
+        for args in (["snapshot", "create", "mine"], ["snapshot", "delete", rec["id"]],
+                     ["snapshot", "tag", rec["id"], "a=b"],
+                     ["snapshot", "dump", rec["id"], "/tmp/blocksnap-nobody.raw"]):
+            p = run(*args)
+            assert p.returncode == 1, (args, p.stderr)
+            assert "permission denied" in p.stderr, p.stderr
+        assert [s["id"] for s in d.ctl_json("snapshot", "list")] == [rec["id"]]
+        assert not os.path.exists("/tmp/blocksnap-nobody.raw")
+    finally:
+        if d.proc is not None:
+            assert d.stop() == 0
+        shutil.rmtree(base, ignore_errors=True)
