@@ -88,6 +88,12 @@ Result<Tags> ParseTagList(const std::vector<std::string>& assignments) {
   return tags;
 }
 
+// [restore] A usage error found after parsing (options that depend on each other): exit 2.
+int Usage(const std::string& message) {
+  Fail(message);
+  return kExitUsage;
+}
+
 // [restore] volume create NAME --from-snapshot SNAP [--hydrate] [--size S] [--tag K=V]...
 int RunCreateFromSnapshot(CommandContext& ctx, const VolumeArgs& a) {
   if (Status st = ValidateVolumeName(a.name); !st.ok()) return Fail(st);
@@ -133,8 +139,8 @@ int RunCreateFromSnapshot(CommandContext& ctx, const VolumeArgs& a) {
 
 int RunCreate(CommandContext& ctx, const VolumeArgs& a) {
   if (!a.from_snapshot.empty()) return RunCreateFromSnapshot(ctx, a);  // [restore]
-  if (a.hydrate) return Fail(InvalidArgument("--hydrate needs --from-snapshot"));
-  if (a.size.empty()) return Fail(InvalidArgument("--size is required"));
+  if (a.hydrate) return Usage("--hydrate needs --from-snapshot");
+  if (a.size.empty()) return Usage("--size is required");
   CreateVolumeArgs req;
   req.name = a.name;
   if (Status st = ValidateVolumeName(a.name); !st.ok()) return Fail(st);
