@@ -80,6 +80,12 @@ int GetProperty(sd_bus* /*bus*/, const char* path, const char* /*interface*/, co
       return sd_bus_message_append(reply, "s", FormatRfc3339(rec->created).c_str());
     if (p == "Uri") return sd_bus_message_append(reply, "s", ctx.VolumeUri(*rec).c_str());
     if (p == "Clients") return AppendClients(reply, ctx.Clients(rec->id));
+    // [restore]
+    if (p == "OriginSnapshot")
+      return sd_bus_message_append(reply, "s", rec->origin_snapshot.c_str());
+    if (p == "HydratedBytes") return sd_bus_message_append(reply, "t", rec->hydrated_bytes);
+    if (p == "HydrateTotalBytes")
+      return sd_bus_message_append(reply, "t", rec->hydrate_total_bytes);
     return SetBusError(ret_error, Internal(std::string("no getter for property ") + property));
   });
 }
@@ -98,6 +104,10 @@ const sd_bus_vtable kVolumeVtable[] = {
     SD_BUS_PROPERTY("State", "s", GetProperty, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Uri", "s", GetProperty, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Clients", "a(sss)", GetProperty, 0, 0),
+    // [restore] "" / 0 unless restored from a snapshot; HydratedBytes moves without signals.
+    SD_BUS_PROPERTY("OriginSnapshot", "s", GetProperty, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("HydratedBytes", "t", GetProperty, 0, 0),
+    SD_BUS_PROPERTY("HydrateTotalBytes", "t", GetProperty, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_VTABLE_END,
 };
 
