@@ -15,6 +15,7 @@
 #include "bus/credentials.h"
 #include "bus/snapshot_async.h"
 #include "bus/snapshot_codec.h"
+#include "bus/snapshot_object.h"
 #include "snapshot/snapshot_manager.h"
 
 namespace blocksnap {
@@ -35,12 +36,6 @@ Result<SnapshotManager*> Snapshots(const Connection& c) {
   SnapshotManager* s = c.ctx->services->snapshots;
   if (s == nullptr) return Busy("the snapshot engine is not running");
   return s;
-}
-
-std::string SnapshotObjectPath(const std::string& id) {
-  std::string path = std::string(kManagerPath) + "/snapshot/";
-  for (char ch : id) path += ch == '-' ? '_' : ch;
-  return path;
 }
 
 int ReplyRecord(sd_bus_message* call, const SnapshotRecord& rec) {
@@ -373,6 +368,7 @@ void DestroyConnection(void* userdata) noexcept {
 }  // namespace
 
 int AddSnapshotMethods(sd_bus* bus, BusContext* ctx) {
+  if (int r = AddSnapshotObjects(bus, ctx); r < 0) return r;
   sd_event* event = sd_bus_get_event(bus);
   if (event == nullptr) return -ENXIO;
   Result<std::shared_ptr<SnapshotAsync>> async = SnapshotAsync::For(ctx, event);

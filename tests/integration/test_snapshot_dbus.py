@@ -94,3 +94,31 @@ def test_other_users_may_list_but_not_change_snapshots(public_binaries):  # noqa
         if d.proc is not None:
             assert d.stop() == 0
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_snapshot_objects_have_state_and_progress(daemon):
+    create_volume(daemon, "v", 16 * MiB)
+    write(daemon, "v", [(0, os.urandom(MiB))])
+    address = f"unix:path={daemon.control_path}"
+    path, snap_id = busctl_json(address, "CreateSnapshot", "sa{ss}", "v", 0)
+    assert path == "/org/blocksnap1/snapshot/" + snap_id.replace("-", "_")
+    busctl_json(address, "WaitSnapshot", "s", snap_id)
+
+    def prop(name):
+        p = subprocess.run(["busctl", f"--address={address}", "--json=short", "get-property",
+                            "org.blocksnap1", path, "org.blocksnap1.Snapshot", name],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)["data"]
+    assert prop("State") == "completed"
+    assert prop("Progress") == 1.0
+    assert prop("Id") == snap_id and prop("Volume") == "v"
+    assert prop("AddedBytes") == MiB
+    tree = subprocess.run(["busctl", f"--address={address}", "tree", "org.blocksnap1"],
+                          capture_output=True, text=True, timeout=60).stdout
+    assert path in tree
+    daemon.ctl("snapshot", "delete", snap_id)
+    p = subprocess.run(["busctl", f"--address={address}", "get-property", "org.blocksnap1", path,
+                        "org.blocksnap1.Snapshot", "State"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode != 0
