@@ -7,26 +7,27 @@
 #include <systemd/sd-event.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <filesystem>
 #include <memory>
 
 #include "bus/bus_service.h"  // control plane
 #include "config/config.h"
-#include "io/nbd_server.h"  // NBD server
-#include "policy/time_types.h"        // [scheduler]
-#include "scheduler/scheduler.h"     // [scheduler]
-#include "service/listen_fds.h"  // [systemd]
-#include "service/log_fields.h"  // [systemd]
-#include "service/notify.h"      // [systemd]
-#include "service/watchdog.h"    // [systemd]
+#include "io/nbd_server.h"        // NBD server
+#include "io/snapshot_export.h"   // [exports]
+#include "policy/time_types.h"    // [scheduler]
+#include "scheduler/scheduler.h"  // [scheduler]
+#include "service/listen_fds.h"   // [systemd]
+#include "service/log_fields.h"   // [systemd]
+#include "service/notify.h"       // [systemd]
+#include "service/watchdog.h"     // [systemd]
 #include "services.h"
-#include "io/snapshot_export.h"  // [exports]
 #include "snapshot/restore_manager.h"  // [restore]
 #include "snapshot/snapshot_manager.h"
-#include "wiring/snapshot_wiring.h"
 #include "store/db.h"
 #include "util/logging.h"
 #include "volume/volume_manager.h"
+#include "wiring/snapshot_wiring.h"
 
 namespace blocksnap {
 namespace {
@@ -53,6 +54,18 @@ Status EnsureDeclaredVolumes(VolumeManager& volumes, const Config& config) {
     if (!r.ok()) return r.status().WithContext("creating declared volume '" + d.name + "'");
   }
   return Status::Ok();
+}
+
+// "nbd://HOST:PORT" of the first TCP endpoint we serve (an inherited socket when
+// socket-activated), for the volumes' Uri property; "" when we serve no TCP.
+std::string NbdUriBase(const std::vector<std::string>& listen, const std::vector<int>& inherited) {
+  if (inherited.empty()) return listen.empty() ? "" : "nbd://" + listen.front();
+  for (int fd : inherited) {
+    std::string addr = DescribeSocket(fd);
+    if (!addr.empty() && (addr[0] == '[' || std::isdigit(static_cast<unsigned char>(addr[0]))))
+      return "nbd://" + addr;
+  }
+  return "";
 }
 
 int OnStopSignal(sd_event_source* s, const signalfd_siginfo* si, void*) noexcept {
@@ -172,21 +185,21 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   }
 
   // NBD server: every volume is an export; inherited sockets replace the configured ones.
-  NbdServerOptions nbd_options;                                // NBD server
-  nbd_options.inherited_fds = inherited_fds;                   // NBD server
-  if (inherited_fds.empty()) {                                 // NBD server
-    nbd_options.listen = config.listen;                        // NBD server
-    nbd_options.unix_path = config.unix_path;                  // NBD server
-  }                                                            // NBD server
-  nbd_options.threads = config.io_threads;                     // NBD server
-  nbd_options.max_connections = config.max_connections;       // NBD server
+  NbdServerOptions nbd_options;                                                 // NBD server
+  nbd_options.inherited_fds = inherited_fds;                                    // NBD server
+  if (inherited_fds.empty()) {                                                  // NBD server
+    nbd_options.listen = config.listen;                                         // NBD server
+    nbd_options.unix_path = config.unix_path;                                   // NBD server
+  }                                                                             // NBD server
+  nbd_options.threads = config.io_threads;                                      // NBD server
+  nbd_options.max_connections = config.max_connections;                         // NBD server
   nbd_options.write_hook = restore->WrapHooks((*wiring)->WriteHookProvider());  // [restore]
   // [exports] Completed snapshots as read-only exports: a 64 MiB chunk cache, 2 store readers.
   auto snapshot_exports = std::make_unique<io::SnapshotExports>(**snapshots, 64ull << 20, 2);
   nbd_options.snapshot_exports = snapshot_exports.get();
   auto nbd_server = NbdServer::Start(nbd_options, **volumes);  // NBD server
   if (!nbd_server.ok()) {                                      // NBD server
-    spdlog::critical("{}", nbd_server.status().message());    // NBD server
+    spdlog::critical("{}", nbd_server.status().message());     // NBD server
     return 1;                                                  // NBD server
   }                                                            // NBD server
   (*volumes)->set_attached_clients(nbd_server->get());         // NBD server
@@ -197,42 +210,40 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   auto started = scheduler::Scheduler::Start(event.get(), sched_options, **db, **volumes,
                                              **snapshots);  // [scheduler]
   if (!started.ok()) {                                      // [scheduler]
-    spdlog::critical("{}", started.status().message());    // [scheduler]
+    spdlog::critical("{}", started.status().message());     // [scheduler]
     return 1;                                               // [scheduler]
   }                                                         // [scheduler]
   policy_scheduler = std::move(started).value();            // [scheduler]
   services.scheduler = policy_scheduler.get();              // [scheduler]
 
   // Control plane: the private control socket always, a bus per config.bus.
-  BusOptions bus_options;                           // control plane
+  BusOptions bus_options;                          // control plane
   bus_options.control_path = config.control_path;  // control plane
-  bus_options.bus = config.bus;                     // control plane
-  if (!config.listen.empty())                       // control plane
-    bus_options.nbd_uri_base = "nbd://" + config.listen.front();  // control plane
+  bus_options.bus = config.bus;                    // control plane
+  bus_options.nbd_uri_base = NbdUriBase(config.listen, inherited_fds);
   auto bus_service = BusService::Start(event.get(), bus_options, services);  // control plane
   if (!bus_service.ok()) {                                                   // control plane
-    spdlog::critical("{}", bus_service.status().message());                 // control plane
+    spdlog::critical("{}", bus_service.status().message());                  // control plane
     return 1;                                                                // control plane
   }                                                                          // control plane
 
   // [systemd] READY=1 once RocksDB is open and the listeners accept; STATUS= says what we serve.
   NotifyReady(fmt::format("Serving {} volume(s) over NBD on {}", (*volumes)->List().size(),
-                          inherited_fds.empty()
-                              ? DescribeEndpoints(config.listen, config.unix_path)
-                              : DescribeSockets(inherited_fds)));
+                          inherited_fds.empty() ? DescribeEndpoints(config.listen, config.unix_path)
+                                                : DescribeSockets(inherited_fds)));
   spdlog::info("blocksnapd ready");
   int r = sd_event_loop(event.get());
   NotifyStopping("Shutting down");  // [systemd]
   if (r < 0) spdlog::error("event loop failed: {}", strerror(-r));
 
   // Shutdown in reverse order of start: clients first, then the store.
-  bus_service->reset();  // control plane
-  services.scheduler = nullptr;  // [scheduler]
-  policy_scheduler.reset();      // [scheduler] lets a running round finish
-  (*nbd_server)->Stop();                       // NBD server
+  bus_service->reset();                       // control plane
+  services.scheduler = nullptr;               // [scheduler]
+  policy_scheduler.reset();                   // [scheduler] lets a running round finish
+  (*nbd_server)->Stop();                      // NBD server
   (*volumes)->set_attached_clients(nullptr);  // NBD server
-  snapshot_exports.reset();                    // [exports] after the server, before the store
-  restore.reset();                             // [restore] stops hydrations
+  snapshot_exports.reset();                   // [exports] after the server, before the store
+  restore.reset();                            // [restore] stops hydrations
   wiring->reset();
   snapshots->reset();
   volumes->reset();
