@@ -204,6 +204,8 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   }                                                            // NBD server
   (*volumes)->set_attached_clients(nbd_server->get());         // NBD server
   services.clients = nbd_server->get();                        // NBD server
+  if (*watchdog)  // [systemd] a stuck io loop withholds WATCHDOG=1
+    for (HealthSource* h : (*nbd_server)->HealthSources()) (*watchdog)->AddSource("nbd loop", h);
 
   // [scheduler] Policies: before the control plane, which serves the scheduler's methods.
   scheduler::SchedulerOptions sched_options{config.policy_dir, test_clock};  // [scheduler]
@@ -237,9 +239,11 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   if (r < 0) spdlog::error("event loop failed: {}", strerror(-r));
 
   // Shutdown in reverse order of start: clients first, then the store.
-  bus_service->reset();                       // control plane
-  services.scheduler = nullptr;               // [scheduler]
-  policy_scheduler.reset();                   // [scheduler] lets a running round finish
+  bus_service->reset();          // control plane
+  services.scheduler = nullptr;  // [scheduler]
+  policy_scheduler.reset();      // [scheduler] lets a running round finish
+  if (*watchdog)
+    for (HealthSource* h : (*nbd_server)->HealthSources()) (*watchdog)->RemoveSource(h);
   (*nbd_server)->Stop();                      // NBD server
   (*volumes)->set_attached_clients(nullptr);  // NBD server
   snapshot_exports.reset();                   // [exports] after the server, before the store

@@ -177,8 +177,12 @@ Result<std::unique_ptr<NbdServer>> NbdServer::Start(const NbdServerOptions& opti
     auto state_slot = std::make_unique<io::LoopState*>(nullptr);
     io::LoopState** state_ref = state_slot.get();
     NbdServer* self = server.get();
+    // A loop ticks about once a second; ten missed ticks means it is stuck.
+    server->heartbeats_.push_back(std::make_unique<LoopHeartbeat>(std::chrono::seconds(10)));
+    LoopHeartbeat* heartbeat = server->heartbeats_.back().get();
     io::EventLoop::Hooks hooks;
-    hooks.on_tick = [state_ref, self, i] {
+    hooks.on_tick = [state_ref, self, i, heartbeat] {
+      heartbeat->Beat();
       (*state_ref)->Tick();
       if (i == 0) {
         for (auto& a : self->acceptors_) a->Arm();
@@ -280,6 +284,12 @@ void NbdServer::Unregister(const io::Connection* c) {
     attached_.erase(c);
   }
   cv_.notify_all();
+}
+
+std::vector<HealthSource*> NbdServer::HealthSources() {
+  std::vector<HealthSource*> out;
+  for (auto& h : heartbeats_) out.push_back(h.get());
+  return out;
 }
 
 std::vector<ClientInfo> NbdServer::ListClients(uint64_t volume_id) {

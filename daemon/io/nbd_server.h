@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "io/write_hook.h"
+#include "service/health_source.h"
 #include "util/status.h"
 #include "volume/volume_manager.h"
 
@@ -53,6 +54,10 @@ class NbdServer : public AttachedClients {
   // Idempotent.
   void Stop();
 
+  // One heartbeat per event loop, beaten on the loop's once-a-second tick: the systemd
+  // watchdog pings only while every loop makes progress.
+  std::vector<HealthSource*> HealthSources();
+
   std::vector<ClientInfo> ListClients(uint64_t volume_id) override;
   size_t CountClients(uint64_t volume_id) override;
   // Not to be called from an io loop thread (it waits for the loops).
@@ -72,6 +77,7 @@ class NbdServer : public AttachedClients {
 
   NbdServerOptions options_;
   std::vector<std::unique_ptr<io::EventLoop>> loops_;
+  std::vector<std::unique_ptr<LoopHeartbeat>> heartbeats_;
   std::vector<std::unique_ptr<io::LoopState>> states_;
   std::vector<std::unique_ptr<io::Acceptor>> acceptors_;
   std::vector<std::unique_ptr<io::LoopState*>> state_refs_;
