@@ -87,7 +87,7 @@ int OnReloadSignal(sd_event_source*, const signalfd_siginfo*, void* userdata) no
 }
 
 int Run(const Environment& env, const ConfigOverrides& overrides,
-        std::optional<policy::TimePoint> test_clock) {
+        std::optional<policy::TimePoint> test_clock, bool debug_no_tracking) {
   // [systemd] Sockets handed over by blocksnapd.socket / systemd-socket-activate; the NBD
   // server accepts on them instead of binding its configured addresses.
   std::vector<int> inherited_fds = TakeListenFds();
@@ -194,6 +194,11 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   nbd_options.threads = config.io_threads;                                      // NBD server
   nbd_options.max_connections = config.max_connections;                         // NBD server
   nbd_options.write_hook = restore->WrapHooks((*wiring)->WriteHookProvider());  // [restore]
+  if (debug_no_tracking) {  // benchmarks: the cost of dirty tracking, measured by its absence
+    spdlog::warn("--debug-no-tracking: writes are not tracked and snapshots are refused");
+    nbd_options.write_hook = restore->WrapHooks({});  // restores still fill lazily
+    (*snapshots)->set_tracking_disabled(true);
+  }
   // [exports] Completed snapshots as read-only exports: a 64 MiB chunk cache, 2 store readers.
   auto snapshot_exports = std::make_unique<io::SnapshotExports>(**snapshots, 64ull << 20, 2);
   nbd_options.snapshot_exports = snapshot_exports.get();
@@ -281,6 +286,9 @@ int main(int argc, char** argv) {
   auto* f_level = app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
                       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   auto* f_threads = app.add_option("--io-threads", io_threads, "NBD event loops (0 = per core)");
+  bool debug_no_tracking = false;
+  app.add_flag("--debug-no-tracking", debug_no_tracking,
+               "Benchmarks only: serve volumes without dirty tracking; snapshots are refused");
   std::string test_clock;  // [scheduler]
   app.add_option("--test-clock", test_clock,
                  "TESTS ONLY: the scheduler runs on a clock that starts at this RFC 3339 time "
@@ -322,5 +330,5 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  return Run(Environment::FromProcess(), o, test_start);
+  return Run(Environment::FromProcess(), o, test_start, debug_no_tracking);
 }

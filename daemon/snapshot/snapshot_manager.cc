@@ -166,6 +166,8 @@ Status SnapshotManager::VolumeDeleted(uint64_t volume_id) {
 }
 
 Result<SnapshotRecord> SnapshotManager::Create(uint64_t volume_id, const Tags& tags) {
+  if (tracking_disabled_)
+    return Busy("dirty tracking is switched off (--debug-no-tracking): snapshots are refused");
   std::lock_guard lock(mu_);
   for (auto& [k, v] : tags) BS_RETURN_IF_ERROR(ValidateTag(k, v, /*allow_reserved=*/true));
   auto it = volumes_.find(volume_id);
@@ -386,21 +388,20 @@ Result<uint64_t> SnapshotManager::CreateRestoreBase(
   constexpr uint64_t kBatch = 4096;
   ChunkTxn txn;
   uint64_t staged = 0;
-  BS_RETURN_IF_ERROR(map_.ForEachAsOf(snap.volume_id, snap.version,
-                                      [&](uint64_t c, const MapValue& v) -> Status {
-                                        if (v.zero) return Status::Ok();
-                                        map_.StagePut(txn.batch(), volume_id, c, base, v);
-                                        // One more reference to a chunk that is stored (the
-                                        // origin's entry holds one, under mu_): Put without
-                                        // bytes twice and Release once = +1 with its size.
-                                        store_->Put(txn, v.hash, {});
-                                        store_->Put(txn, v.hash, {});
-                                        store_->Release(txn, v.hash, snap.chunk_size);
-                                        if (on_chunk) on_chunk(c);
-                                        if (++staged % kBatch == 0)
-                                          return store_->Commit(txn).status();
-                                        return Status::Ok();
-                                      }));
+  BS_RETURN_IF_ERROR(
+      map_.ForEachAsOf(snap.volume_id, snap.version, [&](uint64_t c, const MapValue& v) -> Status {
+        if (v.zero) return Status::Ok();
+        map_.StagePut(txn.batch(), volume_id, c, base, v);
+        // One more reference to a chunk that is stored (the
+        // origin's entry holds one, under mu_): Put without
+        // bytes twice and Release once = +1 with its size.
+        store_->Put(txn, v.hash, {});
+        store_->Put(txn, v.hash, {});
+        store_->Release(txn, v.hash, snap.chunk_size);
+        if (on_chunk) on_chunk(c);
+        if (++staged % kBatch == 0) return store_->Commit(txn).status();
+        return Status::Ok();
+      }));
   if (!txn.empty()) BS_RETURN_IF_ERROR(store_->Commit(txn).status());
   return base;
 }

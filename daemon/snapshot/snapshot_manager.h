@@ -49,6 +49,9 @@ class SnapshotManager {
 
   // The I/O layer's pause/resume; nullptr (the default) when nothing writes.
   void set_write_gate(WriteGate* gate) { gate_ = gate; }
+  // Benchmarks only (blocksnapd --debug-no-tracking): writes are not tracked, so every
+  // snapshot would be wrong; Create refuses with kBusy.
+  void set_tracking_disabled(bool off) { tracking_disabled_ = off; }
 
   // --- Volume lifecycle (called by the volume manager / main.cc) ---
   // Starts tracking an open volume. created_now: the volume was just created (all zeros).
@@ -124,6 +127,7 @@ class SnapshotManager {
   std::unique_ptr<ChunkStore> store_;
   BlockMap map_;
   WriteGate* gate_ = nullptr;
+  bool tracking_disabled_ = false;
 
   // Serializes control-plane operations (create, delete, tag, attach, GC).
   mutable std::mutex mu_;
