@@ -22,6 +22,7 @@ import tempfile
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import fio_jobs  # noqa: E402
 import peers  # noqa: E402
+import snapshot_bench  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -112,7 +113,7 @@ def io_section(args, storages, report):
     return sum(len(r[4]) for r in rows)
 
 
-SECTIONS = [io_section]
+SECTIONS = [io_section] + snapshot_bench.SECTIONS
 
 
 def main():
