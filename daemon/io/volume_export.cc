@@ -229,8 +229,20 @@ void VolumeExport::BlockStatus(size_t, uint64_t offset, uint64_t length, bool on
     if (data < 0 || uint64_t(data) > pos) {
       // ENXIO: no data after pos, the rest of the file is a hole.
       uint64_t hole_end = data < 0 ? end : std::min<uint64_t>(uint64_t(data), end);
-      out.push_back({hole_end - pos, nbd::kStateHole | nbd::kStateZero});
-      pos = hole_end;
+      // [restore] A hole the hook still fills from the store (a restored volume that is not
+      // hydrated yet) reads as data: report it as data, never as zeros.
+      while (pos < hole_end && out.size() < kMaxExtents) {
+        bool unfilled = false;
+        uint64_t n = hook_ ? hook_->Unfilled(pos, hole_end - pos, &unfilled) : hole_end - pos;
+        if (n == 0 || n > hole_end - pos) n = hole_end - pos;
+        const uint32_t flags = unfilled ? 0 : (nbd::kStateHole | nbd::kStateZero);
+        if (!out.empty() && out.back().flags == flags)
+          out.back().length += n;
+        else
+          out.push_back({n, flags});
+        pos += n;
+        if (one) break;
+      }
     } else {
       off_t hole = ::lseek(fd, off_t(pos), SEEK_HOLE);
       if (hole < 0) return done.Complete(-errno);

@@ -50,6 +50,15 @@ class VolumeWriteHook {
                          HookWaiter& /*waiter*/) noexcept {
     return kHookReady;
   }
+  // [restore] Called on the I/O loop by BLOCK_STATUS for a range the file has as a hole:
+  // returns the length n (0 < n <= length) of the leading run of [offset, offset+length)
+  // whose bytes are all, or all not, "unfilled" (not in the file yet but read as data once
+  // BeforeRead fills them), and sets *unfilled. Unfilled holes are reported as data. The
+  // default: nothing is unfilled.
+  virtual uint64_t Unfilled(uint64_t /*offset*/, uint64_t length, bool* unfilled) const noexcept {
+    *unfilled = false;
+    return length;
+  }
 };
 
 // Chooses the hook of a volume when a connection opens it; empty or nullptr = none.

@@ -42,6 +42,16 @@ int RestoreHook::BeforeWrite(uint64_t offset, uint64_t length, io::HookWaiter& w
   return io::kHookDeferred;
 }
 
+uint64_t RestoreHook::Unfilled(uint64_t offset, uint64_t length, bool* unfilled) const noexcept {
+  const uint64_t cs = hydration_->volume()->chunk_size(), end = offset + length;
+  uint64_t c = offset / cs;
+  *unfilled = !hydration_->AllLocal(c, c);
+  uint64_t run_end = (c + 1) * cs;
+  while (run_end < end && !hydration_->AllLocal(run_end / cs, run_end / cs) == *unfilled)
+    run_end += cs;
+  return std::min(run_end, end) - offset;
+}
+
 void RestoreHook::AfterWrite(uint64_t offset, uint64_t length) noexcept {
   if (failed_count_.load(std::memory_order_acquire) != 0) {
     std::lock_guard lock(failed_mu_);

@@ -33,6 +33,7 @@ class RestoreHook final : public io::VolumeWriteHook {
   int BeforeWrite(uint64_t offset, uint64_t length, io::HookWaiter& waiter) noexcept override;
   void AfterWrite(uint64_t offset, uint64_t length) noexcept override;
   int BeforeRead(uint64_t offset, uint64_t length, io::HookWaiter& waiter) noexcept override;
+  uint64_t Unfilled(uint64_t offset, uint64_t length, bool* unfilled) const noexcept override;
 
  private:
   bool Local(uint64_t offset, uint64_t length) const;

@@ -119,3 +119,25 @@ def test_restore_errors(daemon_factory, tmp_path):
         p = d.ctl("volume", "create", *args, check=False)
         assert p.returncode != 0 and needle in p.stderr, (args, p.stderr)
     assert [v["name"] for v in d.ctl_json("volume", "list")] == ["vol"]
+
+
+def test_block_status_and_copies_see_unhydrated_data(daemon_factory, tmp_path):
+    """Chunks not in the file yet must not look like holes: a sparse-aware copy (nbdcopy,
+    qemu-img) of a hydrating restore is the snapshot."""
+    import subprocess
+    from snapexp_helpers import nbdinfo_map
+    d = restore_daemon(daemon_factory, tmp_path, rate="64K")
+    image = seeded(d)
+    s1 = create_snapshot(d, "vol")
+    d.ctl("volume", "create", "r", "--from-snapshot", s1)
+    assert show(d, "r")["hydrated_bytes"] < show(d, "r")["hydrate_total_bytes"]
+    extents = nbdinfo_map(d, "r")
+    data = [(o, n) for o, n, t in extents if not t & 1]
+    # Every even chunk has data in the snapshot (chunk 5 was written with zeros: a hole).
+    covered = set()
+    for o, n in data:
+        covered.update(range(o // CHUNK, (o + n) // CHUNK))
+    assert set(range(0, SIZE // CHUNK, 2)) <= covered
+    out = tmp_path / "copy.img"
+    subprocess.run(["nbdcopy", d.uri("r"), str(out)], check=True, timeout=120)
+    assert out.read_bytes() == image
