@@ -29,11 +29,8 @@ std::shared_ptr<Hydration> RestoreManager::MakeHydration(const std::shared_ptr<V
 }
 
 void RestoreManager::Progress(uint64_t volume_id, uint64_t hydrated, uint64_t total, bool done) {
-  if (done) {
-    if (Status st = Hydration::DeleteState(db_, volume_id); !st.ok())
-      spdlog::warn("volume {}: dropping its hydration state: {}", FormatVolumeId(volume_id),
-                   st.message());
-  }
+  // Record first, then the state: a crash in between resumes, finds every chunk local and
+  // completes again.
   auto r = volumes_.Update(volume_id, [&](VolumeRecord& rec) {
     rec.hydrated_bytes =
         done ? rec.hydrate_total_bytes : std::min(hydrated, rec.hydrate_total_bytes);
@@ -46,6 +43,9 @@ void RestoreManager::Progress(uint64_t volume_id, uint64_t hydrated, uint64_t to
     return;
   }
   if (done) {
+    if (Status st = Hydration::DeleteState(db_, volume_id); !st.ok())
+      spdlog::warn("volume {}: dropping its hydration state: {}", FormatVolumeId(volume_id),
+                   st.message());
     spdlog::info("volume {} is fully hydrated from {}", r->name, r->origin_snapshot);
     std::lock_guard lock(mu_);
     hooks_.erase(volume_id);  // new connections need no restore hook
@@ -113,7 +113,17 @@ Status RestoreManager::Resume() {
       continue;
     }
     BS_ASSIGN_OR_RETURN(auto base_text, db_.Get(Cf::kMeta, HydrateKey(rec.id)));
-    if (!base_text) continue;  // hydrated
+    if (!base_text) {  // hydrated
+      if (rec.hydrated_bytes != rec.hydrate_total_bytes || rec.state == "hydrating")
+        BS_RETURN_IF_ERROR(volumes_
+                               .Update(rec.id,
+                                       [](VolumeRecord& r) {
+                                         r.hydrated_bytes = r.hydrate_total_bytes;
+                                         r.state = "available";
+                                       })
+                               .status());
+      continue;
+    }
     uint64_t base = 0;
     if (std::from_chars(base_text->data(), base_text->data() + base_text->size(), base).ec !=
         std::errc())
