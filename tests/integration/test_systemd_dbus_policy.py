@@ -120,6 +120,9 @@ def test_others_may_read_and_introspect_but_not_mutate(daemon_factory, bus):
         ("call", *MANAGER, "ListVolumes"),
         ("call", *MANAGER, "GetVolume", "s", "db"),
         ("call", *MANAGER, "GetVolumePath", "s", "db"),
+        ("call", *MANAGER, "ListSnapshots", "s", "db"),
+        ("call", *MANAGER, "GetStatus"),
+        ("call", *MANAGER, "ListPolicies"),
         ("introspect", "org.blocksnap1", "/org/blocksnap1"),
         ("get-property", "org.blocksnap1", path, "org.blocksnap1.Volume", "Size"),
         ("call", "org.blocksnap1", path, "org.freedesktop.DBus.Properties", "GetAll", "s",
@@ -135,6 +138,7 @@ def test_others_may_read_and_introspect_but_not_mutate(daemon_factory, bus):
         ("call", *MANAGER, "CreateVolume", "stta{ss}", "evil", 1 << 24, 65536, 0),
         ("call", *MANAGER, "DeleteVolume", "sb", "db", "true"),
         ("call", *MANAGER, "TagVolume", "sa{ss}as", "db", 1, "k", "v", 0),
+        ("call", *MANAGER, "CreateSnapshot", "sa{ss}", "db", 0),
         ("call", "org.blocksnap1", path, "org.freedesktop.DBus.Properties", "Set", "ssv",
          "org.blocksnap1.Volume", "Tags", "a{ss}", 0),
     ]
