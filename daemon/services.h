@@ -23,7 +23,7 @@ struct Services {
   VolumeManager* volumes = nullptr;
   AttachedClients* clients = nullptr;  // the NBD server
   SnapshotManager* snapshots = nullptr;
-  RestoreManager* restore = nullptr;  // [restore] volumes from snapshots
+  RestoreManager* restore = nullptr;          // [restore] volumes from snapshots
   scheduler::Scheduler* scheduler = nullptr;  // the policy scheduler (daemon/scheduler)
   // Re-reads the config file and the policies (SIGHUP, `policy reload`).
   std::function<Status()> reload;

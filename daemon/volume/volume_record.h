@@ -27,10 +27,10 @@ struct VolumeRecord {
   SystemTime created{};
   // [restore] A volume restored from a snapshot: its origin, and how much of the origin's
   // data is in its file yet. Stored only when origin_snapshot is set.
-  std::string origin_snapshot;     // "snap-…", "" = not a restore
-  uint64_t hydrated_bytes = 0;     // bytes of hydrate_total_bytes copied into the file
+  std::string origin_snapshot;       // "snap-…", "" = not a restore
+  uint64_t hydrated_bytes = 0;       // bytes of hydrate_total_bytes copied into the file
   uint64_t hydrate_total_bytes = 0;  // bytes of the origin's non-zero chunks
-  bool fast_restore = false;       // --hydrate: `hydrating` until complete
+  bool fast_restore = false;         // --hydrate: `hydrating` until complete
 
   std::string IdString() const { return FormatVolumeId(id); }
   // The meta column family key of this record.
