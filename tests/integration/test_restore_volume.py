@@ -41,7 +41,7 @@ def test_restore_reads_the_snapshot_at_once(daemon_factory, tmp_path):
 
 
 def test_writes_during_hydration(daemon_factory, tmp_path):
-    d = restore_daemon(daemon_factory, tmp_path, rate="2M")
+    d = restore_daemon(daemon_factory, tmp_path, rate="512K")
     image = bytearray(seeded(d))
     s1 = create_snapshot(d, "vol")
     d.ctl("volume", "create", "r", "--from-snapshot", s1)
