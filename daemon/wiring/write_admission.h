@@ -31,6 +31,9 @@ class WriteAdmission final : public io::VolumeWriteHook {
   int BeforeRead(uint64_t offset, uint64_t length, io::HookWaiter& waiter) noexcept override {
     return inner_->BeforeRead(offset, length, waiter);
   }
+  uint64_t Unfilled(uint64_t offset, uint64_t length, bool* unfilled) const noexcept override {
+    return inner_->Unfilled(offset, length, unfilled);
+  }
 
   // Stops admitting writes and waits until none is in flight. Control threads only; pairs
   // with Resume().
