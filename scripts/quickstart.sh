@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 scripts/install-deps.sh build
-[[ -f build/build.ninja ]] || meson setup build -Dtests=false
-ninja -C build daemon/blocksnapd daemon/ctl/blocksnapctl
+# Its own build dir: the test suite's build/ has tests on (and needs GoogleTest).
+build=$repo/build-quickstart
+[[ -f $build/build.ninja ]] || meson setup "$build" -Dtests=false
+ninja -C "$build" daemon/blocksnapd daemon/ctl/blocksnapctl
 
 demo=$repo/demo-data
 mkdir -p "$demo/policies.d"
@@ -35,7 +37,7 @@ schedules:
     retain: {age: 1d, count: 24}
 YAML
 
-ctl="$repo/build/daemon/ctl/blocksnapctl --control $demo/run/control.sock"
+ctl="$build/daemon/ctl/blocksnapctl --control $demo/run/control.sock"
 cat <<TXT
 
 blocksnapd is starting with $demo/blocksnapd.yaml (Ctrl-C to stop).
@@ -45,4 +47,4 @@ blocksnapd is starting with $demo/blocksnapd.yaml (Ctrl-C to stop).
   Control: $ctl volume list
 
 TXT
-exec "$repo/build/daemon/blocksnapd" --config "$demo/blocksnapd.yaml"
+exec "$build/daemon/blocksnapd" --config "$demo/blocksnapd.yaml"

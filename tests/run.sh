@@ -12,6 +12,8 @@ export BLOCKSNAP_BUILD=$build
 scripts/install-deps.sh test || exit 1
 if [[ ! -f "$build/build.ninja" ]]; then
   meson setup "$build" "$repo" || exit 1
+else
+  meson configure "$build" -Dtests=true >/dev/null || exit 1
 fi
 ninja -C "$build" || { echo "0 passed, 1 failed"; exit 1; }
 
