@@ -70,12 +70,24 @@ Result<VolumeRecord> RestoreManager::Create(const RestoreRequest& req) {
   proto.origin_snapshot = snap.IdString();
   proto.fast_restore = req.hydrate;
   cr.restore = proto;
+  if (volumes_.Get(req.name).ok()) return AlreadyExists("volume '" + req.name + "' already exists");
+  // The base entries are written before the volume exists, outside the volume manager's
+  // lock (NBD loops look volumes up under it): entries of a volume id without a record are
+  // collected by the GC (VolumeDeleted below on failure, startup recovery after a crash).
+  BS_ASSIGN_OR_RETURN(cr.preset_id, db_.NextId("vol"));
+  std::vector<uint64_t> chunks;
+  auto base = snapshots_.CreateRestoreBase(snap.IdString(), cr.preset_id,
+                                           [&](uint64_t c) { chunks.push_back(c); });
+  auto collect = [&] {
+    if (Status st = snapshots_.VolumeDeleted(cr.preset_id); !st.ok())
+      spdlog::warn("undoing the restore of {}: {}", req.name, st.message());
+  };
+  if (!base.ok()) {
+    collect();
+    return base.status();
+  }
   cr.prepare = [&](const std::shared_ptr<Volume>& vol) -> Status {
-    std::vector<uint64_t> chunks;
-    BS_ASSIGN_OR_RETURN(uint64_t base,
-                        snapshots_.CreateRestoreBase(snap.IdString(), vol->id(),
-                                                     [&](uint64_t c) { chunks.push_back(c); }));
-    auto h = MakeHydration(vol, base, req.hydrate);
+    auto h = MakeHydration(vol, *base, req.hydrate);
     for (uint64_t c : chunks) h->Need(c);
     VolumeRecord r = vol->record();
     r.hydrate_total_bytes = h->total_bytes();
@@ -93,7 +105,12 @@ Result<VolumeRecord> RestoreManager::Create(const RestoreRequest& req) {
     }
     return Status::Ok();
   };
-  BS_ASSIGN_OR_RETURN(VolumeRecord rec, volumes_.Create(cr));
+  auto created = volumes_.Create(cr);
+  if (!created.ok()) {
+    collect();  // a failed prepare already did (VolumeDeleted via the lifecycle)
+    return created.status();
+  }
+  VolumeRecord rec = std::move(created).value();
   spdlog::info("volume {} restored from {} ({} bytes to hydrate{})", rec.name, rec.origin_snapshot,
                rec.hydrate_total_bytes, req.hydrate ? ", fast" : "");
   return rec;

@@ -100,7 +100,11 @@ Result<VolumeRecord> VolumeManager::Create(const CreateVolumeRequest& req) {
   if (by_name_.count(req.name)) return AlreadyExists("volume '" + req.name + "' already exists");
 
   VolumeRecord r;
-  BS_ASSIGN_OR_RETURN(r.id, db_.NextId("vol"));
+  if (req.preset_id) {  // [restore]
+    r.id = req.preset_id;
+  } else {
+    BS_ASSIGN_OR_RETURN(r.id, db_.NextId("vol"));
+  }
   r.name = req.name;
   r.size = req.size;
   r.chunk_size = req.chunk_size;

@@ -28,6 +28,9 @@ struct CreateVolumeRequest {
   // failure undoes the create like a lifecycle failure.
   std::optional<VolumeRecord> restore;
   std::function<Status(const std::shared_ptr<Volume>&)> prepare;
+  // [restore] An id the caller reserved with Db::NextId("vol") (0 = allocate one), so it can
+  // prepare the volume's block map before taking the manager's lock.
+  uint64_t preset_id = 0;
 };
 
 // One NBD client connection, as shown by `volume show`.
