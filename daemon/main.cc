@@ -16,6 +16,7 @@
 #include "io/nbd_server.h"        // NBD server
 #include "io/snapshot_export.h"   // [exports]
 #include "policy/time_types.h"    // [scheduler]
+#include "scheduler/main_queue.h"  // [restore] bus events from hydrator threads
 #include "scheduler/scheduler.h"  // [scheduler]
 #include "service/listen_fds.h"   // [systemd]
 #include "service/log_fields.h"   // [systemd]
@@ -233,6 +234,15 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
     spdlog::critical("{}", bus_service.status().message());                  // control plane
     return 1;                                                                // control plane
   }                                                                          // control plane
+  // [restore] A restore that finishes hydrating: PropertiesChanged(State) on the bus thread.
+  auto restore_events = scheduler::MainQueue::Create(event.get());
+  if (restore_events.ok()) {
+    BusService* bus = bus_service->get();
+    scheduler::MainQueue* queue = restore_events->get();
+    restore->set_on_state_changed([queue, bus](const VolumeRecord& rec) {
+      queue->Post([bus, rec] { bus->VolumeChanged(rec, "State"); });
+    });
+  }
 
   // [systemd] READY=1 once RocksDB is open and the listeners accept; STATUS= says what we serve.
   NotifyReady(fmt::format("Serving {} volume(s) over NBD on {}", (*volumes)->List().size(),
@@ -244,7 +254,8 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   if (r < 0) spdlog::error("event loop failed: {}", strerror(-r));
 
   // Shutdown in reverse order of start: clients first, then the store.
-  bus_service->reset();          // control plane
+  restore->set_on_state_changed(nullptr);  // [restore] before the bus goes
+  bus_service->reset();                    // control plane
   services.scheduler = nullptr;  // [scheduler]
   policy_scheduler.reset();      // [scheduler] lets a running round finish
   if (*watchdog)

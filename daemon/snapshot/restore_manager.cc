@@ -47,8 +47,13 @@ void RestoreManager::Progress(uint64_t volume_id, uint64_t hydrated, uint64_t to
       spdlog::warn("volume {}: dropping its hydration state: {}", FormatVolumeId(volume_id),
                    st.message());
     spdlog::info("volume {} is fully hydrated from {}", r->name, r->origin_snapshot);
-    std::lock_guard lock(mu_);
-    hooks_.erase(volume_id);  // new connections need no restore hook
+    std::function<void(const VolumeRecord&)> notify;
+    {
+      std::lock_guard lock(mu_);
+      hooks_.erase(volume_id);  // new connections need no restore hook
+      notify = on_state_changed_;
+    }
+    if (notify) notify(*r);  // outside mu_: the listener takes its own locks
   }
 }
 

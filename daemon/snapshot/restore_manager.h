@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,12 @@ class RestoreManager {
   // volumes whose restore was interrupted before it was visible, and stray state.
   Status Resume();
   Result<VolumeRecord> Create(const RestoreRequest& req);
+  // Called (from a hydrator thread) when a volume's record changes state: `hydrating` →
+  // `available`. nullptr = nobody listens.
+  void set_on_state_changed(std::function<void(const VolumeRecord&)> fn) {
+    std::lock_guard lock(mu_);
+    on_state_changed_ = std::move(fn);
+  }
   // Wraps the snapshot layer's hook provider: hydrating volumes get a RestoreHook.
   io::WriteHookProvider WrapHooks(io::WriteHookProvider inner);
 
@@ -57,6 +64,7 @@ class RestoreManager {
   std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<Hydration>> active_;   // never erased while running
   std::map<uint64_t, std::shared_ptr<RestoreHook>> hooks_;  // hydrating volumes only
+  std::function<void(const VolumeRecord&)> on_state_changed_;
 };
 
 }  // namespace blocksnap
