@@ -13,15 +13,15 @@
 
 #include "bus/bus_service.h"  // control plane
 #include "config/config.h"
-#include "io/nbd_server.h"        // NBD server
-#include "io/snapshot_export.h"   // [exports]
-#include "policy/time_types.h"    // [scheduler]
+#include "io/nbd_server.h"         // NBD server
+#include "io/snapshot_export.h"    // [exports]
+#include "policy/time_types.h"     // [scheduler]
 #include "scheduler/main_queue.h"  // [restore] bus events from hydrator threads
-#include "scheduler/scheduler.h"  // [scheduler]
-#include "service/listen_fds.h"   // [systemd]
-#include "service/log_fields.h"   // [systemd]
-#include "service/notify.h"       // [systemd]
-#include "service/watchdog.h"     // [systemd]
+#include "scheduler/scheduler.h"   // [scheduler]
+#include "service/listen_fds.h"    // [systemd]
+#include "service/log_fields.h"    // [systemd]
+#include "service/notify.h"        // [systemd]
+#include "service/watchdog.h"      // [systemd]
 #include "services.h"
 #include "snapshot/restore_manager.h"  // [restore]
 #include "snapshot/snapshot_manager.h"
@@ -126,10 +126,6 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
     spdlog::critical("{}", volumes.status().message());
     return 1;
   }
-  if (Status st = EnsureDeclaredVolumes(**volumes, config); !st.ok()) {
-    spdlog::critical("{}", st.message());
-    return 1;
-  }
 
   // Snapshots: recover what a crash left, then track every volume's writes (dirty chunks,
   // copy-before-write) through the write hook the NBD server installs per volume.
@@ -141,6 +137,11 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   auto wiring = SnapshotWiring::Connect(**volumes, **snapshots);
   if (!wiring.ok()) {
     spdlog::critical("{}", wiring.status().message());
+    return 1;
+  }
+  // Declared volumes are created once the wiring listens, so they start tracked as new.
+  if (Status st = EnsureDeclaredVolumes(**volumes, config); !st.ok()) {
+    spdlog::critical("{}", st.message());
     return 1;
   }
   // [restore] Volumes from snapshots: unfinished hydrations resume before anything is served.
@@ -256,8 +257,8 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   // Shutdown in reverse order of start: clients first, then the store.
   restore->set_on_state_changed(nullptr);  // [restore] before the bus goes
   bus_service->reset();                    // control plane
-  services.scheduler = nullptr;  // [scheduler]
-  policy_scheduler.reset();      // [scheduler] lets a running round finish
+  services.scheduler = nullptr;            // [scheduler]
+  policy_scheduler.reset();                // [scheduler] lets a running round finish
   if (*watchdog)
     for (HealthSource* h : (*nbd_server)->HealthSources()) (*watchdog)->RemoveSource(h);
   (*nbd_server)->Stop();                      // NBD server
