@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "bus/basic_codec.h"
+#include "ctl/dict_json.h"
 
 namespace blocksnap::ctl {
 namespace {
@@ -14,53 +15,8 @@ int NoTimeout(sd_bus_message* call) {
   return sd_bus_set_method_call_timeout(sd_bus_message_get_bus(call), UINT64_MAX - 1);
 }
 
-int ReadVariant(sd_bus_message* m, SnapJson* out) {
-  char type = 0;
-  const char* contents = nullptr;
-  int r = sd_bus_message_peek_type(m, &type, &contents);
-  if (r <= 0) return r < 0 ? r : -EBADMSG;
-  if ((r = sd_bus_message_enter_container(m, 'v', contents)) < 0) return r;
-  const std::string_view sig = contents;
-  if (sig == "s") {
-    const char* s = nullptr;
-    if ((r = sd_bus_message_read_basic(m, 's', &s)) >= 0) *out = s;
-  } else if (sig == "b") {
-    int b = 0;
-    if ((r = sd_bus_message_read_basic(m, 'b', &b)) >= 0) *out = b != 0;
-  } else if (sig == "t") {
-    uint64_t t = 0;
-    if ((r = sd_bus_message_read_basic(m, 't', &t)) >= 0) *out = t;
-  } else if (sig == "x") {
-    int64_t x = 0;
-    if ((r = sd_bus_message_read_basic(m, 'x', &x)) >= 0) *out = x;
-  } else if (sig == "d") {
-    double d = 0;
-    if ((r = sd_bus_message_read_basic(m, 'd', &d)) >= 0) *out = d;
-  } else if (sig == "a{ss}") {
-    Tags tags;
-    if ((r = ReadTags(m, &tags)) >= 0) *out = tags;
-  } else {
-    r = sd_bus_message_skip(m, contents);
-    *out = nullptr;
-  }
-  if (r < 0) return r;
-  return sd_bus_message_exit_container(m);
-}
-
 int ReadDict(sd_bus_message* m, SnapJson* out) {
-  *out = SnapJson::object();
-  int r = sd_bus_message_enter_container(m, 'a', "{sv}");
-  if (r < 0) return r;
-  while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-    const char* key = nullptr;
-    if ((r = sd_bus_message_read_basic(m, 's', &key)) < 0) return r;
-    SnapJson value;
-    if ((r = ReadVariant(m, &value)) < 0) return r;
-    (*out)[key] = std::move(value);
-    if ((r = sd_bus_message_exit_container(m)) < 0) return r;
-  }
-  if (r < 0) return r;
-  return sd_bus_message_exit_container(m);
+  return ReadDictJson(m, out, /*snake_case_keys=*/false);
 }
 
 // Calls a method whose answer is one a{sv}.
