@@ -122,6 +122,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a sub-minute run of every section")
     ap.add_argument("--out", default=str(REPO / "docs" / "BENCHMARKS.md"))
     ap.add_argument("--disk-dir", default="/var/tmp", help="directory on the data disk")
+    ap.add_argument("--only", action="append", metavar="SECTION",
+                    help="run only the sections whose function name starts with SECTION "
+                         "(io, tracking, pause, throughput, cbw, restore, delete); "
+                         "repeatable; for profiling, the report then holds just those")
     args = ap.parse_args()
     args.size = "256M" if args.quick else "1G"
     args.size_bytes = (256 if args.quick else 1024) << 20
@@ -140,6 +144,8 @@ def main():
     report.append("")
     figures = 0
     for section in SECTIONS:
+        if args.only and not any(section.__name__.startswith(o) for o in args.only):
+            continue
         print(f"== {section.__doc__.splitlines()[0]}", flush=True)
         figures += section(args, storages, report)
     pathlib.Path(args.out).write_text("\n".join(report) + "\n")

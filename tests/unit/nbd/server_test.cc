@@ -158,9 +158,16 @@ class ServerTest : public ::testing::Test {
     raw_.push_back(fd);
     return fd;
   }
-  static bool ReadsEof(int fd) {
+  // "eof" once the server has closed the connection; otherwise what recv saw instead, so a
+  // failure says whether bytes arrived or which error ended the wait.
+  static std::string RecvUntilEof(int fd) {
     char b[64];
-    return ::recv(fd, b, sizeof b, 0) == 0;
+    for (;;) {
+      ssize_t n = ::recv(fd, b, sizeof b, 0);
+      if (n == 0) return "eof";
+      if (n > 0) return std::to_string(n) + " unexpected byte(s)";
+      if (errno != EINTR) return std::string("recv: ") + std::strerror(errno);
+    }
   }
 
   std::string dir_;
@@ -242,7 +249,7 @@ TEST_F(ServerTest, StalledHandshakeIsDropped) {
   options_.handshake_timeout = std::chrono::seconds(1);
   Start();
   int fd = RawConnect();
-  EXPECT_TRUE(ReadsEof(fd));  // never sent the client flags
+  EXPECT_EQ(RecvUntilEof(fd), "eof");  // never sent the client flags
   // An attached client is not subject to the timeout.
   nbd_handle* h = Connect();
   std::vector<char> buf(512);
@@ -255,7 +262,7 @@ TEST_F(ServerTest, ConnectionCap) {
   RawConnect();
   RawConnect();
   int third = RawConnect(/*expect_greeting=*/false);
-  EXPECT_TRUE(ReadsEof(third));
+  EXPECT_EQ(RecvUntilEof(third), "eof");
 }
 
 TEST_F(ServerTest, WriteHookSeesEveryMutationAndMayDefer) {
