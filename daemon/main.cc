@@ -195,6 +195,7 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   }                                                                             // NBD server
   nbd_options.threads = config.io_threads;                                      // NBD server
   nbd_options.max_connections = config.max_connections;                         // NBD server
+  nbd_options.inline_write_max = config.inline_write_max;                       // NBD server
   nbd_options.write_hook = restore->WrapHooks((*wiring)->WriteHookProvider());  // [restore]
   if (debug_no_tracking) {  // benchmarks: the cost of dirty tracking, measured by its absence
     spdlog::warn("--debug-no-tracking: writes are not tracked and snapshots are refused");

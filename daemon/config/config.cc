@@ -137,6 +137,14 @@ Status ApplyKey(Config& c, const YamlErrors& err, const std::string& key, const 
     if (c.max_connections == 0) return err.At(val, "'max_connections' must be at least 1");
     return Status::Ok();
   }
+  if (key == "inline_write_max") {  // "1M"; 0 = every write through io_uring
+    BS_ASSIGN_OR_RETURN(std::string text, Scalar(err, val, key));
+    auto size = ParseSize(text);
+    if (!size.ok() || *size > (32u << 20))
+      return err.At(val, "'inline_write_max' must be a size from 0 to 32M, such as 1M");
+    c.inline_write_max = *size;
+    return Status::Ok();
+  }
   if (key == "hydrate_rate") {  // [restore] "64M" (per second); 0 or "unlimited" = no limit
     BS_ASSIGN_OR_RETURN(std::string text, Scalar(err, val, key));
     if (text == "unlimited" || text == "0") {

@@ -19,12 +19,13 @@ namespace io {
 // The connections of one loop; lives on (and is only touched from) that loop's thread.
 class LoopState final : public ConnectionHost {
  public:
-  LoopState(NbdServer& server, EventLoop& loop, VolumeManager& volumes, WriteHookProvider hooks,
-            std::chrono::seconds handshake_timeout, SnapshotExports* snapshots = nullptr)
+  LoopState(NbdServer& server, EventLoop& loop, VolumeManager& volumes,
+            const NbdServerOptions& options)
       : server_(server),
         loop_(loop),
-        catalog_(volumes, loop, std::move(hooks), snapshots),  // [exports]
-        handshake_timeout_(handshake_timeout) {}
+        catalog_(volumes, loop, options.write_hook, options.inline_write_max,
+                 options.snapshot_exports),  // [exports]
+        handshake_timeout_(options.handshake_timeout) {}
 
   nbd::ExportCatalog& catalog() noexcept override { return catalog_; }
 
@@ -203,9 +204,7 @@ Result<std::unique_ptr<NbdServer>> NbdServer::Start(const NbdServerOptions& opti
       return (*state_ref)->empty();
     };
     BS_ASSIGN_OR_RETURN(auto loop, io::EventLoop::Create(i, std::move(hooks)));
-    auto state = std::make_unique<io::LoopState>(*server, *loop, volumes, options.write_hook,
-                                                 options.handshake_timeout,
-                                                 options.snapshot_exports);  // [exports]
+    auto state = std::make_unique<io::LoopState>(*server, *loop, volumes, options);
     *state_ref = state.get();
     server->loops_.push_back(std::move(loop));
     server->states_.push_back(std::move(state));

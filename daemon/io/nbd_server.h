@@ -36,6 +36,8 @@ struct NbdServerOptions {
   unsigned threads = 0;             // 0 = one per core
   size_t max_connections = 256;
   std::chrono::seconds handshake_timeout{10};
+  // Writes up to this size are written inline on the loop thread (io/volume_export.h).
+  uint64_t inline_write_max = 1 << 20;
   // The snapshot layer's per-volume write hook (io/write_hook.h); empty = none.
   io::WriteHookProvider write_hook;
   // [exports] Read-only exports of completed snapshots; nullptr = none. Outlives the server.

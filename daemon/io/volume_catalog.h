@@ -12,8 +12,13 @@ namespace blocksnap::io {
 class VolumeCatalog final : public nbd::ExportCatalog {
  public:
   VolumeCatalog(VolumeManager& volumes, EventLoop& loop, WriteHookProvider hooks,
+                uint64_t inline_write_max,
                 SnapshotExports* snapshots = nullptr)  // [exports]
-      : volumes_(volumes), loop_(loop), hooks_(std::move(hooks)), snapshots_(snapshots) {}
+      : volumes_(volumes),
+        loop_(loop),
+        hooks_(std::move(hooks)),
+        inline_write_max_(inline_write_max),
+        snapshots_(snapshots) {}
 
   // Every volume by name, described by its id and size; then every completed snapshot as
   // "<volume>@<snapshot id>" (read-only) when snapshot exports are on.
@@ -25,6 +30,7 @@ class VolumeCatalog final : public nbd::ExportCatalog {
   VolumeManager& volumes_;
   EventLoop& loop_;
   WriteHookProvider hooks_;
+  uint64_t inline_write_max_;   // see VolumeExport
   SnapshotExports* snapshots_;  // [exports] "<volume>@<snapshot>" exports; nullptr = none
 };
 

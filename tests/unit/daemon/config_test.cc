@@ -47,12 +47,13 @@ TEST(Config, UserDefaultsFollowXdg) {
 TEST(Config, FileOverridesDefaults) {
   auto c = ApplyConfigYaml(DefaultConfig(RootEnv()), "b.yaml",
                            "data_dir: /srv/bs\nlisten: [\"[::1]:10900\", \"0.0.0.0:10809\"]\n"
-                           "log_level: debug\nio_threads: 3\n");
+                           "log_level: debug\nio_threads: 3\ninline_write_max: 64K\n");
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->data_dir, "/srv/bs");
   EXPECT_EQ(c->listen, (std::vector<std::string>{"[::1]:10900", "0.0.0.0:10809"}));
   EXPECT_EQ(c->log_level, "debug");
   EXPECT_EQ(c->io_threads, 3u);
+  EXPECT_EQ(c->inline_write_max, 65536u);
   EXPECT_EQ(c->runtime_dir, "/run/blocksnap");  // untouched keys keep their default
 }
 
@@ -75,6 +76,9 @@ TEST(Config, ErrorsNameFileLineColumn) {
   auto bad_type = ApplyConfigYaml(Config{}, "c.yaml", "io_threads: many\n");
   EXPECT_EQ(bad_type.status().message(),
             "c.yaml:1:13: 'io_threads' must be a whole number from 0 to 256");
+  auto bad_inline = ApplyConfigYaml(Config{}, "c.yaml", "inline_write_max: 64M\n");
+  EXPECT_EQ(bad_inline.status().message(),
+            "c.yaml:1:19: 'inline_write_max' must be a size from 0 to 32M, such as 1M");
   auto bad_size = ApplyConfigYaml(Config{}, "c.yaml", "volumes:\n  - name: demo\n    size: 1000\n");
   EXPECT_EQ(bad_size.status().message(),
             "c.yaml:3:11: invalid size 1000: must be a multiple of 4096 bytes");
