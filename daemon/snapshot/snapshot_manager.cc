@@ -214,6 +214,7 @@ Result<SnapshotRecord> SnapshotManager::Create(uint64_t volume_id, const Tags& t
   if (gate_) gate_->ResumeWrites(volume_id);
   const auto pause = std::chrono::steady_clock::now() - t0;
   old.reset();  // the previous, finished job; joined outside the pause
+  spare = {};   // the previous generation's memory, freed outside the pause too
 
   rec.pause_us =
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(pause).count());

@@ -141,7 +141,7 @@ DirtyTracker::Spare DirtyTracker::PrepareFreeze() const {
           std::vector<uint64_t>(AtomicBitmap::WordCount(chunk_count_), 0)};
 }
 
-DirtyTracker::Frozen DirtyTracker::Freeze(Spare spare) {
+DirtyTracker::Frozen DirtyTracker::Freeze(Spare&& spare) {
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock,
                 [&] { return stop_ || (!committing_ && waiters_.empty() && pending_.empty()); });
@@ -151,7 +151,7 @@ DirtyTracker::Frozen DirtyTracker::Freeze(Spare spare) {
   // The current bitmap itself becomes the frozen set: no copy while writes are paused.
   f.bits = std::exchange(durable_owner_, std::move(spare.durable));
   durable_.store(durable_owner_.get(), std::memory_order_release);
-  requested_ = std::move(spare.requested);
+  requested_.swap(spare.requested);
   mirror_.swap(spare.mirror);
   return f;
 }

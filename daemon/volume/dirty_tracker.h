@@ -84,8 +84,10 @@ class DirtyTracker {
   // The snapshot instant: freezes the current generation and starts an empty one from
   // `spare`. Writes must be paused (no MarkDirty outstanding); waits for the committer to go
   // idle. O(1) and in memory only (pointer swaps; the frozen words are already durable), so
-  // the pause does not grow with the volume size.
-  Frozen Freeze(Spare spare);
+  // the pause does not grow with the volume size. `spare` is left holding the previous
+  // generation's memory: freeing megabytes (munmap, TLB shootdowns) is not O(1), so the
+  // caller drops it after writes resume.
+  Frozen Freeze(Spare&& spare);
   // Stages, into a snapshot's completion batch, the deletion of its frozen generation.
   void StageCompleted(rocksdb::WriteBatch& b, uint64_t frozen_generation);
   // The snapshot failed: its frozen chunks become dirty in the current generation again.

@@ -2,6 +2,7 @@
 cost, copy-before-write, restore, storage efficiency, delete. Each section drives a real
 blocksnapd with blocksnapctl and real clients, and appends a Markdown table to the report."""
 import hashlib
+import math
 import os
 import pathlib
 import statistics
@@ -138,7 +139,8 @@ def pause_section(args, storages, report):
                 load.terminate()
                 load.wait()
         pauses.sort()
-        p99 = pauses[min(len(pauses) - 1, int(len(pauses) * 0.99))]
+        print(f"   {label} pauses (µs, sorted): {pauses}", flush=True)
+        p99 = pauses[max(0, math.ceil(len(pauses) * 0.99) - 1)]  # nearest rank
         rows.append((label, count, statistics.median(pauses), p99, pauses[-1]))
     report.append("## Snapshot pause\n")
     report.append("Time writes were held to fix the instant (`pause_us` of each snapshot), while "
