@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "store/db.h"
 #include "store/sha256.h"
@@ -37,7 +38,10 @@ class ChunkTxn {
   rocksdb::WriteBatch& batch() { return batch_; }
   // Approximate memory held: chunk bytes staged for storing plus the batch.
   size_t staged_bytes() const { return staged_bytes_ + batch_.GetDataSize(); }
-  bool empty() const { return deltas_.empty() && batch_.Count() == 0; }
+  bool empty() const { return deltas_.empty() && batch_.Count() == 0 && pinned_.empty(); }
+  // Exchanges the contents (staged changes, pins) of two txns.
+  void Swap(ChunkTxn& other) noexcept;
+  // Forgets everything staged. Chunks pinned by PutNow stay pinned: use ChunkStore::Discard.
   void Clear();
 
  private:
@@ -45,11 +49,16 @@ class ChunkTxn {
   struct Delta {
     int64_t refs = 0;   // net reference change
     uint64_t size = 0;  // chunk size in bytes
-    std::string data;   // the bytes, when this txn may be the one to store them
+    std::string data;   // the bytes, when this txn may be the one to store them (Put)
   };
   rocksdb::WriteBatch batch_;
   std::unordered_map<Hash, Delta, HashHasher> deltas_;
   size_t staged_bytes_ = 0;
+  // PutNow: hashes whose bytes the store keeps for this txn (pinned), and whether any bytes
+  // were written outside the WAL (Commit must flush them durable first).
+  std::vector<Hash> pinned_;
+  bool unlogged_ = false;
+  rocksdb::WriteBatch scratch_;  // PutNow's unlogged batch, capacity reused
 };
 
 // What a Commit changed in the store.
@@ -77,6 +86,21 @@ class ChunkStore {
   // Stages one new reference to the chunk `hash` with contents `data`; the bytes are stored
   // at Commit unless a chunk with that hash is already stored. data must hash to `hash`.
   virtual void Put(ChunkTxn& txn, const Hash& hash, std::span<const uint8_t> data) = 0;
+  // Like Put, for bulk copies (snapshots): instead of keeping a copy of the bytes for the
+  // synced batch (and so the WAL), writes them now, unlogged, when the store does not hold
+  // them yet; Commit flushes them durable before its batch. Until then the chunk is pinned:
+  // no commit deletes its bytes. Bytes written for a txn that never commits are deleted by
+  // Discard, or at the next start (see FORMAT.md, "unlogged chunk bytes").
+  virtual Status PutNow(ChunkTxn& txn, const Hash& hash, std::span<const uint8_t> data) {
+    Put(txn, hash, data);
+    return Status::Ok();
+  }
+  // Drops everything txn staged; deletes bytes written by its PutNow that nothing
+  // references. txn is empty afterwards, even on failure (then the next start cleans up).
+  virtual Status Discard(ChunkTxn& txn) {
+    txn.Clear();
+    return Status::Ok();
+  }
   // Stages dropping one reference; a chunk left with none is deleted at Commit. `size` is
   // the chunk's size in bytes (kept for the store's statistics).
   virtual void Release(ChunkTxn& txn, const Hash& hash, uint64_t size) = 0;
@@ -102,6 +126,8 @@ class RocksChunkStore : public ChunkStore {
   explicit RocksChunkStore(Db& db) : db_(db) {}
 
   void Put(ChunkTxn& txn, const Hash& hash, std::span<const uint8_t> data) override;
+  Status PutNow(ChunkTxn& txn, const Hash& hash, std::span<const uint8_t> data) override;
+  Status Discard(ChunkTxn& txn) override;
   void Release(ChunkTxn& txn, const Hash& hash, uint64_t size) override;
   Result<CommitInfo> Commit(ChunkTxn& txn, const CommitHook& hook = nullptr) override;
   Status Get(const Hash& hash, std::string* out) override;
@@ -110,11 +136,22 @@ class RocksChunkStore : public ChunkStore {
   Result<StoreStats> Stats() override;
 
  private:
+  bool PinnedLocked(const Hash& hash) const { return pins_.count(hash) != 0; }
+  void UnpinLocked(ChunkTxn& txn);
+
   Db& db_;
-  // Serializes Commit: the refcount read-compute-write and the delete-at-zero decision must
-  // not interleave with another commit staging the same chunk.
+  // Serializes Commit, PutNow's pin and Discard: the refcount read-compute-write and the
+  // delete-at-zero decision must not interleave with another commit staging the same chunk.
   std::mutex commit_mu_;
+  // Chunks whose bytes an open txn relies on (PutNow): count of txns per hash.
+  std::unordered_map<Hash, int, HashHasher> pins_;
 };
+
+// Key in CF chunks marking chunk bytes written outside the WAL (PutNow) that may have no
+// reference: the prefix (14 fixed bytes: no real hash starts so) + the
+// 32-byte hash; empty value.
+// (kUnloggedMarkPrefix is in db.h: Db::Open deletes unreferenced marked chunks.)
+std::string UnloggedMarkKey(const Hash& hash);
 
 // Keys of the store's counters in CF refs (not 32 bytes long, so never a chunk hash).
 inline constexpr std::string_view kStatChunksKey = "#stats/chunks";

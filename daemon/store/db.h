@@ -31,9 +31,16 @@ enum class Cf : int {
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what);
 
+// CF chunks: prefix of the marks of chunk bytes stored outside the WAL (ChunkStore::PutNow),
+// followed by the chunk's 32-byte hash; the value is empty. 14 fixed bytes: no real hash
+// starts with them in practice, and marks sort together (one short scan at open).
+inline constexpr std::string_view kUnloggedMarkPrefix{"\0\0\0\0#unlogged/", 14};
+
 class Db {
  public:
-  // Opens (creating if missing) the database at `path` with every column family.
+  // Opens (creating if missing) the database at `path` with every column family, then
+  // deletes the bytes of marked chunks (kUnloggedMarkPrefix) that have no reference (a
+  // snapshot died before committing them) and every mark.
   static Result<std::unique_ptr<Db>> Open(const std::string& path);
   ~Db();
   Db(const Db&) = delete;
@@ -59,6 +66,8 @@ class Db {
 
  private:
   Db() = default;
+  // The cleanup of Open; returns how many chunks it deleted.
+  Result<uint64_t> CleanUnloggedChunks();
 
   std::string path_;
   std::unique_ptr<rocksdb::DB> db_;

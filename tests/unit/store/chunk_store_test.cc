@@ -161,5 +161,115 @@ TEST_F(ChunkStoreTest, ChunksSurviveReopen) {
   EXPECT_EQ(*store_->RefCount(h), 1);
 }
 
+// PutNow: the bytes are written at once (unlogged), marked; Commit makes them durable and
+// referenced, and drops the mark.
+TEST_F(ChunkStoreTest, PutNowStoresAndCommitDropsTheMark) {
+  std::string a = Pattern(65536, 6, 1);
+  Hash h = Sha256(a);
+  ChunkTxn txn;
+  ASSERT_TRUE(store_->PutNow(txn, h, Bytes(a)).ok());
+  EXPECT_EQ(*db_->Get(Cf::kChunks, UnloggedMarkKey(h)), std::optional<std::string>(""));
+  EXPECT_EQ(*store_->RefCount(h), 0);
+  auto info = store_->Commit(txn);
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  EXPECT_EQ(info->added_chunks, 1u);
+  EXPECT_EQ(info->added_bytes, 65536u);
+  EXPECT_EQ(*db_->Get(Cf::kChunks, UnloggedMarkKey(h)), std::nullopt);
+  EXPECT_EQ(*store_->RefCount(h), 1);
+  std::string out;
+  ASSERT_TRUE(store_->Get(h, &out).ok());
+  EXPECT_EQ(out, a);
+  // A second PutNow of a stored chunk writes nothing and just adds the reference.
+  ChunkTxn again;
+  ASSERT_TRUE(store_->PutNow(again, h, Bytes(a)).ok());
+  EXPECT_EQ(*db_->Get(Cf::kChunks, UnloggedMarkKey(h)), std::nullopt);
+  auto info2 = store_->Commit(again);
+  ASSERT_TRUE(info2.ok());
+  EXPECT_EQ(info2->added_chunks, 0u);
+  EXPECT_EQ(*store_->RefCount(h), 2);
+  EXPECT_EQ(StoredChunks(), 1u);
+}
+
+// A "crash" between PutNow and Commit: the bytes may be durable (the close flushes the
+// memtable, as an automatic flush could have), never referenced; the next open deletes them.
+TEST_F(ChunkStoreTest, UnloggedBytesWithoutCommitAreGoneAfterReopen) {
+  std::string kept = Pattern(65536, 7, 1), lost = Pattern(65536, 7, 2);
+  Hash hk = Sha256(kept), hl = Sha256(lost);
+  {
+    ChunkTxn txn;
+    ASSERT_TRUE(store_->PutNow(txn, hk, Bytes(kept)).ok());
+    ASSERT_TRUE(store_->Commit(txn).ok());
+  }
+  ChunkTxn orphan;
+  ASSERT_TRUE(store_->PutNow(orphan, hl, Bytes(lost)).ok());
+  ASSERT_TRUE(store_->PutNow(orphan, hk, Bytes(kept)).ok());  // stored already: pin only
+  ASSERT_TRUE(db_->raw()->Flush(rocksdb::FlushOptions(), db_->cf(Cf::kChunks)).ok());
+  EXPECT_EQ(StoredChunks(), 3u);  // kept, lost, lost's mark
+  store_.reset();
+  db_.reset();
+  OpenDb();
+  store_ = std::make_unique<RocksChunkStore>(*db_);
+  EXPECT_EQ(*db_->Get(Cf::kChunks, HashBytes(hl)), std::nullopt);
+  EXPECT_EQ(StoredChunks(), 1u);
+  std::string out;
+  ASSERT_TRUE(store_->Get(hk, &out).ok());
+  EXPECT_EQ(*store_->RefCount(hk), 1);
+}
+
+// A commit that drops the last reference of a chunk another txn has pinned (PutNow found it
+// stored and wrote nothing) keeps the bytes, marked; that txn's commit finds them.
+TEST_F(ChunkStoreTest, PinnedChunkSurvivesItsLastReleaseUntilTheCommit) {
+  std::string a = Pattern(65536, 8, 1);
+  Hash h = Sha256(a);
+  {
+    ChunkTxn txn;
+    store_->Put(txn, h, Bytes(a));
+    ASSERT_TRUE(store_->Commit(txn).ok());
+  }
+  ChunkTxn pinning;
+  ASSERT_TRUE(store_->PutNow(pinning, h, Bytes(a)).ok());
+  {
+    ChunkTxn release;
+    store_->Release(release, h, a.size());
+    auto info = store_->Commit(release);
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->freed_chunks, 1u);
+  }
+  EXPECT_EQ(*store_->RefCount(h), 0);
+  EXPECT_NE(*db_->Get(Cf::kChunks, HashBytes(h)), std::nullopt);
+  EXPECT_EQ(*db_->Get(Cf::kChunks, UnloggedMarkKey(h)), std::optional<std::string>(""));
+  auto info = store_->Commit(pinning);
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  EXPECT_EQ(info->added_chunks, 1u);
+  EXPECT_EQ(*store_->RefCount(h), 1);
+  EXPECT_EQ(*db_->Get(Cf::kChunks, UnloggedMarkKey(h)), std::nullopt);
+  std::string out;
+  ASSERT_TRUE(store_->Get(h, &out).ok());
+  EXPECT_EQ(out, a);
+  auto stats = store_->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->chunks, 1u);
+  EXPECT_EQ(stats->stored_bytes, 65536u);
+}
+
+// Discard deletes what the txn wrote and nothing references; the pin no longer holds.
+TEST_F(ChunkStoreTest, DiscardDeletesUnreferencedUnloggedBytes) {
+  std::string a = Pattern(65536, 9, 1);
+  Hash h = Sha256(a);
+  ChunkTxn txn;
+  ASSERT_TRUE(store_->PutNow(txn, h, Bytes(a)).ok());
+  ASSERT_TRUE(store_->Discard(txn).ok());
+  EXPECT_TRUE(txn.empty());
+  EXPECT_EQ(StoredChunks(), 0u);
+  // Nothing pins it any more: a later put and release deletes it at zero as usual.
+  ChunkTxn put;
+  ASSERT_TRUE(store_->PutNow(put, h, Bytes(a)).ok());
+  ASSERT_TRUE(store_->Commit(put).ok());
+  ChunkTxn release;
+  store_->Release(release, h, a.size());
+  ASSERT_TRUE(store_->Commit(release).ok());
+  EXPECT_EQ(StoredChunks(), 0u);
+}
+
 }  // namespace
 }  // namespace blocksnap::test
