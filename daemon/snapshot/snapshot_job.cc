@@ -109,13 +109,15 @@ void SnapshotJob::Release() {
 
 void SnapshotJob::Run() {
   Status st = Sweep();
+  // The background commit ends first, whatever happens next.
+  if (Status c = WaitCommit(); st.ok() && !cancel_.load()) st = c;
+  if (st.ok() && !cancel_.load()) st = Flush(/*final=*/true);
   if (cancel_.load()) {
     // As if the daemon died here: the record stays pending; startup recovery fails it.
     ReleaseWaiters(-ECANCELED);
     Finish();
     return;
   }
-  if (st.ok()) st = Flush(/*final=*/true);
   if (!st.ok()) Fail(st);
   Finish();
 }
@@ -149,13 +151,7 @@ Status SnapshotJob::Sweep() {
       uint64_t c = w * 64 + static_cast<uint64_t>(__builtin_ctzll(bits));
       if (copied_.Test(c)) continue;
       BS_RETURN_IF_ERROR(CopyChunk(c));
-      if (txn_.staged_bytes() >= options_.flush_bytes) {
-        BS_RETURN_IF_ERROR(Flush(/*final=*/false));
-        if (options_.stop_after_flushes && flushes_ >= options_.stop_after_flushes) {
-          cancel_.store(true);
-          return cancelled;
-        }
-      }
+      if (txn_.staged_bytes() >= options_.flush_bytes) BS_RETURN_IF_ERROR(Flush(/*final=*/false));
     }
   }
   // Every frozen chunk is copied; serve the stragglers and close the queue so later writers
@@ -222,7 +218,8 @@ Status SnapshotJob::CopyChunk(uint64_t chunk) {
   const bool unchanged = prev ? *prev == value : value.zero;
   if (!unchanged) {
     map_.StagePut(txn_.batch(), volume_->id(), chunk, r.version, value);
-    if (!value.zero) store_.Put(txn_, value.hash, data);
+    // The bytes go to the store now, outside the WAL; the commit makes them durable first.
+    if (!value.zero) BS_RETURN_IF_ERROR(store_.PutNow(txn_, value.hash, data));
   }
   copied_.Set(chunk);
   std::lock_guard lock(rec_mu_);
@@ -233,15 +230,34 @@ Status SnapshotJob::CopyChunk(uint64_t chunk) {
 }
 
 Status SnapshotJob::Flush(bool final) {
-  ++flushes_;
-  auto result = store_.Commit(txn_, [&](const CommitInfo& info, rocksdb::WriteBatch& b) {
+  BS_RETURN_IF_ERROR(WaitCommit());
+  if (options_.stop_after_flushes && flushes_ >= options_.stop_after_flushes) {
+    cancel_.store(true);  // tests: "die" here, with nothing more committed
+    return Status(Code::kInternal, "cancelled");
+  }
+  if (final) return Commit(txn_, /*final=*/true);
+  // committing_ is empty (its commit cleared it, or Fail discarded it): swap the batches.
+  txn_.Swap(committing_);
+  commit_ = std::async(std::launch::async, [this] { return Commit(committing_, false); });
+  return Status::Ok();
+}
+
+Status SnapshotJob::WaitCommit() {
+  if (!commit_.valid()) return Status::Ok();
+  return commit_.get();
+}
+
+Status SnapshotJob::Commit(ChunkTxn& txn, bool final) {
+  auto result = store_.Commit(txn, [&](const CommitInfo& info, rocksdb::WriteBatch& b) {
     std::lock_guard lock(rec_mu_);
     record_.added_bytes += info.added_bytes;
     if (final) record_.state = std::string(kSnapCompleted);
+    // Progress as of now (the worker may be ahead of this batch; a crash fails it anyway).
     b.Put(db_.cf(Cf::kMeta), record_.Key(), EncodeSnapshotRecord(record_));
     // Completion and the end of the frozen generation are one atomic step.
     if (final) tracker_.StageCompleted(b, frozen_.generation);
   });
+  if (result.ok()) ++flushes_;
   return result.status();
 }
 
@@ -281,7 +297,11 @@ void SnapshotJob::Fail(const Status& why) {
   // The frozen chunks must be copied by the next snapshot: dirty again (durably) first.
   if (Status st = tracker_.Unfreeze(frozen_); !st.ok())
     return complain("restoring dirty chunks", st);
-  txn_.Clear();
+  // Unreferenced chunk bytes this job wrote since its last commit go (else: next start).
+  (void)WaitCommit();  // Run has collected it already, unless it never ran
+  for (ChunkTxn* t : {&committing_, &txn_})
+    if (Status st = store_.Discard(*t); !st.ok())
+      spdlog::warn("snapshot {}: deleting its uncommitted chunks: {}, ignoring", id, st.message());
   auto dropped =
       StageDropVersion(map_, store_, txn_, volume_->id(), record_.version, volume_->chunk_size());
   if (!dropped.ok()) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,7 +29,9 @@
 namespace blocksnap {
 
 struct SnapshotJobOptions {
-  uint64_t flush_bytes = 32 << 20;  // commit staged chunks once they hold this many bytes
+  // Commit staged chunks once they hold this many bytes. Each commit flushes the chunks
+  // memtable (one L0 file + blob file): bigger means fewer files and compactions.
+  uint64_t flush_bytes = 64 << 20;
   bool hold_sweep = false;          // tests: serve copy-before-write only, until Release()
   uint64_t stop_after_flushes = 0;  // tests: simulate a crash after this many commits (0: never)
 };
@@ -75,7 +78,13 @@ class SnapshotJob {
   Status Sweep();
   Status ServeQueue();
   Status CopyChunk(uint64_t chunk);
+  // Commits the staged batch: the final one synchronously; others in the background, one at
+  // a time, while the worker goes on reading and hashing (the commit waits for the memtable
+  // flush that makes the batch's chunk bytes durable).
   Status Flush(bool final);
+  // Waits for the background commit, if any; its status.
+  Status WaitCommit();
+  Status Commit(ChunkTxn& txn, bool final);
   void Fail(const Status& why);
   // Lets every queued writer proceed (res < 0: fail them instead). Marks the queue closed.
   void ReleaseWaiters(int res);
@@ -107,6 +116,8 @@ class SnapshotJob {
 
   // Worker-only state.
   ChunkTxn txn_;
+  ChunkTxn committing_;         // the batch the background commit applies
+  std::future<Status> commit_;  // that commit, while it runs
   std::string buffer_;
   std::vector<WaitingWrite> serving_;  // the batch of queue_ being served (capacity reused)
   uint64_t flushes_ = 0;
