@@ -68,6 +68,7 @@ class VolumeExport final : public nbd::Export {
   EventLoop& loop_;
   std::shared_ptr<VolumeWriteHook> hook_;
   const uint64_t inline_write_max_;
+  const bool inline_reads_;  // the file system cannot read without blocking: pread inline
   nbd::ExportInfo info_;
   std::vector<std::unique_ptr<FileOp>> ops_;
   std::vector<FileOp*> free_;
