@@ -197,6 +197,7 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   nbd_options.max_connections = config.max_connections;                         // NBD server
   nbd_options.inline_write_max = config.inline_write_max;                       // NBD server
   nbd_options.write_hook = restore->WrapHooks((*wiring)->WriteHookProvider());  // [restore]
+  nbd_options.handshake_timeout = std::chrono::seconds(config.handshake_timeout_s);
   if (debug_no_tracking) {  // benchmarks: the cost of dirty tracking, measured by its absence
     spdlog::warn("--debug-no-tracking: writes are not tracked and snapshots are refused");
     nbd_options.write_hook = restore->WrapHooks({});  // restores still fill lazily

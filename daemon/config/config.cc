@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -135,6 +136,23 @@ Status ApplyKey(Config& c, const YamlErrors& err, const std::string& key, const 
   if (key == "max_connections") {
     BS_ASSIGN_OR_RETURN(c.max_connections, Unsigned(err, val, key, 65536));
     if (c.max_connections == 0) return err.At(val, "'max_connections' must be at least 1");
+    return Status::Ok();
+  }
+  if (key == "handshake_timeout") {  // "10s", "2m" or a number of seconds
+    BS_ASSIGN_OR_RETURN(std::string text, Scalar(err, val, key));
+    unsigned scale = 1;
+    if (text.ends_with("s")) {
+      text.pop_back();
+    } else if (text.ends_with("m")) {
+      text.pop_back();
+      scale = 60;
+    }
+    char* end = nullptr;
+    errno = 0;
+    unsigned long v = std::strtoul(text.c_str(), &end, 10);
+    if (text.empty() || *end || errno || text[0] == '-' || v == 0 || v * scale > 3600)
+      return err.At(val, "'handshake_timeout' must be a time from 1s to 60m, such as 10s");
+    c.handshake_timeout_s = static_cast<unsigned>(v * scale);
     return Status::Ok();
   }
   if (key == "inline_write_max") {  // "1M"; 0 = every write through io_uring

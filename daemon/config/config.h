@@ -35,6 +35,7 @@ struct Config {
   std::string log_level = "info";   // trace | debug | info | warn | error
   unsigned io_threads = 0;          // 0 = one per core
   unsigned max_connections = 256;
+  unsigned handshake_timeout_s = 10;    // an NBD client must finish its handshake within this
   uint64_t inline_write_max = 1 << 20;  // NBD writes up to this size use pwrite on the loop
   uint64_t hydrate_rate = 0;  // [restore] bytes/s a restored volume hydrates at; 0 = unlimited
   std::vector<DeclaredVolume> volumes;

@@ -344,3 +344,21 @@ def test_client_that_never_reads_replies_is_bounded(env):
     assert sent > 64
     r.close()
     ok()
+
+
+def test_handshake_timeout_from_config(daemon_factory, tmp_path):
+    """`handshake_timeout` in the config file: a client that never finishes its handshake is
+    disconnected once it passes; a client that did finish is not."""
+    cfg = tmp_path / "blocksnapd.yaml"
+    cfg.write_text("handshake_timeout: 1s\n")
+    d = daemon_factory(extra_args=["--config", str(cfg)])
+    d.start()
+    d.ctl("volume", "create", "v1", "--size", "16M")
+    attached = nbd.NBD()
+    attached.connect_uri(d.uri("v1"))
+    silent = Raw(d)  # read the greeting, then says nothing
+    with pytest.raises(EOFError):
+        silent.recv(1)  # the server closes it (the 60 s guard would fail the test instead)
+    attached.pwrite(b"x" * 4096, 0)
+    assert attached.pread(4096, 0) == b"x" * 4096
+    attached.shutdown()

@@ -45,15 +45,17 @@ TEST(Config, UserDefaultsFollowXdg) {
 }
 
 TEST(Config, FileOverridesDefaults) {
-  auto c = ApplyConfigYaml(DefaultConfig(RootEnv()), "b.yaml",
-                           "data_dir: /srv/bs\nlisten: [\"[::1]:10900\", \"0.0.0.0:10809\"]\n"
-                           "log_level: debug\nio_threads: 3\ninline_write_max: 64K\n");
+  auto c = ApplyConfigYaml(
+      DefaultConfig(RootEnv()), "b.yaml",
+      "data_dir: /srv/bs\nlisten: [\"[::1]:10900\", \"0.0.0.0:10809\"]\n"
+      "log_level: debug\nio_threads: 3\ninline_write_max: 64K\nhandshake_timeout: 2m\n");
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->data_dir, "/srv/bs");
   EXPECT_EQ(c->listen, (std::vector<std::string>{"[::1]:10900", "0.0.0.0:10809"}));
   EXPECT_EQ(c->log_level, "debug");
   EXPECT_EQ(c->io_threads, 3u);
   EXPECT_EQ(c->inline_write_max, 65536u);
+  EXPECT_EQ(c->handshake_timeout_s, 120u);
   EXPECT_EQ(c->runtime_dir, "/run/blocksnap");  // untouched keys keep their default
 }
 
@@ -76,6 +78,9 @@ TEST(Config, ErrorsNameFileLineColumn) {
   auto bad_type = ApplyConfigYaml(Config{}, "c.yaml", "io_threads: many\n");
   EXPECT_EQ(bad_type.status().message(),
             "c.yaml:1:13: 'io_threads' must be a whole number from 0 to 256");
+  auto bad_timeout = ApplyConfigYaml(Config{}, "c.yaml", "handshake_timeout: 0s\n");
+  EXPECT_EQ(bad_timeout.status().message(),
+            "c.yaml:1:20: 'handshake_timeout' must be a time from 1s to 60m, such as 10s");
   auto bad_inline = ApplyConfigYaml(Config{}, "c.yaml", "inline_write_max: 64M\n");
   EXPECT_EQ(bad_inline.status().message(),
             "c.yaml:1:19: 'inline_write_max' must be a size from 0 to 32M, such as 1M");
