@@ -111,6 +111,13 @@ void EventLoop::RunDeferred() noexcept {
 }
 
 void EventLoop::Run() noexcept {
+  if (Status st = ring_.EnableOnThisThread(); !st.ok()) {
+    // Never seen in practice; without a ring this loop cannot serve. Its heartbeat stops,
+    // so the watchdog restarts the daemon.
+    spdlog::critical("io loop {}: {}", index_, st.message());
+    RunTasks();
+    return;
+  }
   while (true) {
     if (!wake_armed_) ArmWake();
     if (!tick_armed_) ArmTick();

@@ -1,5 +1,8 @@
 #include "io/ring.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cerrno>
 
 namespace blocksnap::io {
@@ -10,9 +13,28 @@ Status Ring::Init(unsigned entries) {
   // overflow when many requests finish together.
   params.flags = IORING_SETUP_CQSIZE;
   params.cq_entries = entries * 4;
-  int r = io_uring_queue_init_params(entries, &ring_, &params);
+  // Only the loop's thread ever submits (other threads Post() through an eventfd), so the
+  // kernel may run completion work when that thread asks for completions, instead of
+  // interrupting it with task-work IPIs (DEFER_TASKRUN needs SINGLE_ISSUER). The ring is
+  // created disabled here and enabled by the thread that will own it.
+  io_uring_params deferred = params;
+  deferred.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                    IORING_SETUP_R_DISABLED | IORING_SETUP_SUBMIT_ALL;
+  int r = io_uring_queue_init_params(entries, &ring_, &deferred);
+  disabled_ = r == 0;
+  if (r == -EINVAL) r = io_uring_queue_init_params(entries, &ring_, &params);  // kernel < 6.1
   if (r < 0) return FromErrno(-r, "creating io_uring");
   ok_ = true;
+  return Status::Ok();
+}
+
+Status Ring::EnableOnThisThread() {
+  if (!disabled_) return Status::Ok();
+  // liburing 2.3 (Debian 12) has no io_uring_enable_rings(): the register call itself.
+  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) <
+      0)
+    return FromErrno(errno, "enabling io_uring");
+  disabled_ = false;
   return Status::Ok();
 }
 

@@ -33,6 +33,9 @@ class Ring {
   Ring& operator=(const Ring&) = delete;
 
   Status Init(unsigned entries = kEntries);
+  // Makes the calling thread the ring's only submitter; call it on that thread before the
+  // first Sqe(). (A no-op on kernels without single-issuer rings.)
+  Status EnableOnThisThread();
 
   // A free SQE bound to op. Submits queued SQEs first when the submission queue is full, so
   // it only fails (nullptr) when the kernel refuses to take any.
@@ -47,6 +50,7 @@ class Ring {
  private:
   io_uring ring_{};
   bool ok_ = false;
+  bool disabled_ = false;  // created with IORING_SETUP_R_DISABLED, not enabled yet
 };
 
 }  // namespace blocksnap::io
