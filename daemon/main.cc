@@ -203,8 +203,9 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
     nbd_options.write_hook = restore->WrapHooks({});  // restores still fill lazily
     (*snapshots)->set_tracking_disabled(true);
   }
-  // [exports] Completed snapshots as read-only exports: a 64 MiB chunk cache, 2 store readers.
-  auto snapshot_exports = std::make_unique<io::SnapshotExports>(**snapshots, 64ull << 20, 2);
+  // [exports] Completed snapshots as read-only exports, with their chunk cache and readers.
+  auto snapshot_exports = std::make_unique<io::SnapshotExports>(**snapshots, config.export_cache,
+                                                                config.export_readers);
   nbd_options.snapshot_exports = snapshot_exports.get();
   auto nbd_server = NbdServer::Start(nbd_options, **volumes);  // NBD server
   if (!nbd_server.ok()) {                                      // NBD server

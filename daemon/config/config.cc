@@ -155,6 +155,19 @@ Status ApplyKey(Config& c, const YamlErrors& err, const std::string& key, const 
     c.handshake_timeout_s = static_cast<unsigned>(v * scale);
     return Status::Ok();
   }
+  if (key == "export_cache") {  // [exports] "64M"; at least one 4 MiB chunk
+    BS_ASSIGN_OR_RETURN(std::string text, Scalar(err, val, key));
+    auto size = ParseSize(text);
+    if (!size.ok() || *size < (4u << 20) || *size > (64ull << 30))
+      return err.At(val, "'export_cache' must be a size from 4M to 64G, such as 256M");
+    c.export_cache = *size;
+    return Status::Ok();
+  }
+  if (key == "export_readers") {
+    BS_ASSIGN_OR_RETURN(c.export_readers, Unsigned(err, val, key, 64));
+    if (c.export_readers == 0) return err.At(val, "'export_readers' must be at least 1");
+    return Status::Ok();
+  }
   if (key == "inline_write_max") {  // "1M"; 0 = every write through io_uring
     BS_ASSIGN_OR_RETURN(std::string text, Scalar(err, val, key));
     auto size = ParseSize(text);

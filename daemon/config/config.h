@@ -35,9 +35,12 @@ struct Config {
   std::string log_level = "info";   // trace | debug | info | warn | error
   unsigned io_threads = 0;          // 0 = one per core
   unsigned max_connections = 256;
-  unsigned handshake_timeout_s = 10;    // an NBD client must finish its handshake within this
-  uint64_t inline_write_max = 1 << 20;  // NBD writes up to this size use pwrite on the loop
-  uint64_t hydrate_rate = 0;  // [restore] bytes/s a restored volume hydrates at; 0 = unlimited
+  unsigned handshake_timeout_s = 10;  // an NBD client must finish its handshake within this
+  uint64_t inline_write_max = 1 << 20;
+  uint64_t export_cache = 64ull << 20;  // [exports] chunk cache of the snapshot exports
+  unsigned export_readers = 2;  // [exports] threads reading their chunks from the store  // NBD
+                                // writes up to this size use pwrite on the loop
+  uint64_t hydrate_rate = 0;    // [restore] bytes/s a restored volume hydrates at; 0 = unlimited
   std::vector<DeclaredVolume> volumes;
 };
 

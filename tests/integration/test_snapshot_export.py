@@ -140,3 +140,31 @@ def test_unknown_snapshot_exports_are_refused(snap1):
         h = nbd.NBD()
         with pytest.raises(nbd.Error):
             h.connect_uri(d.uri(name))
+
+
+def test_small_cache_and_one_reader_from_config(daemon_factory, tmp_path):
+    """`export_cache` and `export_readers` from the config file: with a cache smaller than
+    the snapshot's data and a single store reader, concurrent readers still get exactly the
+    snapshot's bytes (chunks are evicted and read again)."""
+    cfg = tmp_path / "blocksnapd.yaml"
+    cfg.write_text("export_cache: 4M\nexport_readers: 1\n")
+    d = snap_daemon(daemon_factory, tmp_path, extra_args=["--config", str(cfg)])
+    size = 16 << 20
+    d.ctl("volume", "create", "big", "--size", str(size))
+    writes = [(off, pattern(f"w{off}", CHUNK)) for off in range(0, size, 2 * CHUNK)]
+    write(d, "big", writes)
+    image = bytearray(size)
+    apply(image, writes)
+    s = create_snapshot(d, "big")
+    want = hashlib.sha256(image).hexdigest()
+    got = []
+
+    def reader():
+        got.append(hashlib.sha256(read_export(d, f"big@{s}", size)).hexdigest())
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert got == [want] * 3

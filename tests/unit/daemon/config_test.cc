@@ -48,7 +48,8 @@ TEST(Config, FileOverridesDefaults) {
   auto c = ApplyConfigYaml(
       DefaultConfig(RootEnv()), "b.yaml",
       "data_dir: /srv/bs\nlisten: [\"[::1]:10900\", \"0.0.0.0:10809\"]\n"
-      "log_level: debug\nio_threads: 3\ninline_write_max: 64K\nhandshake_timeout: 2m\n");
+      "log_level: debug\nio_threads: 3\ninline_write_max: 64K\nhandshake_timeout: 2m\n"
+      "export_cache: 256M\nexport_readers: 4\n");
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->data_dir, "/srv/bs");
   EXPECT_EQ(c->listen, (std::vector<std::string>{"[::1]:10900", "0.0.0.0:10809"}));
@@ -56,6 +57,8 @@ TEST(Config, FileOverridesDefaults) {
   EXPECT_EQ(c->io_threads, 3u);
   EXPECT_EQ(c->inline_write_max, 65536u);
   EXPECT_EQ(c->handshake_timeout_s, 120u);
+  EXPECT_EQ(c->export_cache, 256ull << 20);
+  EXPECT_EQ(c->export_readers, 4u);
   EXPECT_EQ(c->runtime_dir, "/run/blocksnap");  // untouched keys keep their default
 }
 
@@ -81,6 +84,11 @@ TEST(Config, ErrorsNameFileLineColumn) {
   auto bad_timeout = ApplyConfigYaml(Config{}, "c.yaml", "handshake_timeout: 0s\n");
   EXPECT_EQ(bad_timeout.status().message(),
             "c.yaml:1:20: 'handshake_timeout' must be a time from 1s to 60m, such as 10s");
+  auto bad_cache = ApplyConfigYaml(Config{}, "c.yaml", "export_cache: 1M\n");
+  EXPECT_EQ(bad_cache.status().message(),
+            "c.yaml:1:15: 'export_cache' must be a size from 4M to 64G, such as 256M");
+  auto bad_readers = ApplyConfigYaml(Config{}, "c.yaml", "export_readers: 0\n");
+  EXPECT_EQ(bad_readers.status().message(), "c.yaml:1:17: 'export_readers' must be at least 1");
   auto bad_inline = ApplyConfigYaml(Config{}, "c.yaml", "inline_write_max: 64M\n");
   EXPECT_EQ(bad_inline.status().message(),
             "c.yaml:1:19: 'inline_write_max' must be a size from 0 to 32M, such as 1M");
