@@ -81,7 +81,8 @@ def io_section(args, storages, report):
                             results[(server.name, job.name, conns)] = fig
                             print(f"  {storage_name:5} {server.name:20} {job.name:24} "
                                   f"x{conns}: {fig.iops:9.0f} IOPS {fig.mbps:8.1f} MB/s "
-                                  f"p99 {fig.p99_us:8.0f} us", flush=True)
+                                  f"p99 {fig.p99_us:8.0f} us fio cpu {fig.client_cpu:4.0f}%",
+                                  flush=True)
                 finally:
                     server.stop()
             rows.append((storage_name, servers, jobs, conn_counts, results))
@@ -90,12 +91,16 @@ def io_section(args, storages, report):
 
     report.append("## NBD I/O (fio, nbd engine)\n")
     report.append(f"Image {args.size}, {args.runtime}s per run after 0.5s ramp. IOPS, MB/s and "
-                  "p99 completion latency; ratio = blocksnapd IOPS / peer IOPS.\n")
+                  "p99 completion latency; ratio = blocksnapd IOPS / peer IOPS. fio CPU = the "
+                  "client's own CPU time during blocksnapd's run (usr + sys, % of one core): "
+                  "near 100% with one connection means fio, not the server, sets the pace "
+                  "(one client thread on a 2-core machine), and every server ends up near "
+                  "the same figure.\n")
     for storage_name, servers, jobs, conn_counts, results in rows:
         peer_names = [s.name for s in servers if s.name != "blocksnapd"]
         report.append(f"### on {storage_name}\n")
-        header = "| job | conns | blocksnapd IOPS | MB/s | p99 µs |"
-        sep = "|---|---|---|---|---|"
+        header = "| job | conns | blocksnapd IOPS | MB/s | p99 µs | fio CPU % |"
+        sep = "|---|---|---|---|---|---|"
         for p in peer_names:
             header += f" {p} IOPS | p99 µs | ratio |"
             sep += "---|---|---|"
@@ -103,7 +108,8 @@ def io_section(args, storages, report):
         for job in jobs:
             for conns in conn_counts:
                 b = results[("blocksnapd", job.name, conns)]
-                line = f"| {job.name} | {conns} | {b.iops:.0f} | {b.mbps:.1f} | {b.p99_us:.0f} |"
+                line = (f"| {job.name} | {conns} | {b.iops:.0f} | {b.mbps:.1f} | {b.p99_us:.0f} "
+                        f"| {b.client_cpu:.0f} |")
                 for p in peer_names:
                     f = results[(p, job.name, conns)]
                     ratio = b.iops / f.iops if f.iops else float("nan")

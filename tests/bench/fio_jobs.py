@@ -28,6 +28,7 @@ class Figures:
     iops: float
     mbps: float
     p99_us: float
+    client_cpu: float = 0.0  # fio's own CPU, usr + sys, in % of one core
 
 
 def run_fio(uri, job, size, runtime, conns=1):
@@ -53,4 +54,4 @@ def run_fio(uri, job, size, runtime, conns=1):
         mbps += s["bw_bytes"] / 1e6
         pct = s.get("clat_ns", {}).get("percentile", {})
         p99 = max(p99, pct.get("99.000000", 0) / 1000.0)
-    return Figures(iops, mbps, p99)
+    return Figures(iops, mbps, p99, j.get("usr_cpu", 0.0) + j.get("sys_cpu", 0.0))
