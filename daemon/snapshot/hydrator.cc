@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 
@@ -85,6 +86,30 @@ Status Hydration::LoadPersisted() {
     if (!local_.Test(c)) missing += ChunkBytes(c);
   hydrated_.store(total_ >= missing ? total_ - missing : 0);
   return Status::Ok();
+}
+
+Result<std::unique_ptr<AtomicBitmap>> Hydration::LoadNotLocal(Db& db, BlockMap& map,
+                                                              uint64_t volume_id, uint64_t chunks) {
+  BS_ASSIGN_OR_RETURN(auto base_text, db.Get(Cf::kMeta, HydrateKey(volume_id)));
+  if (!base_text) return std::unique_ptr<AtomicBitmap>();
+  uint64_t base = 0;
+  if (std::from_chars(base_text->data(), base_text->data() + base_text->size(), base).ec !=
+      std::errc())
+    return Corruption(HydrateKey(volume_id) + ": not a version number");
+  auto missing = std::make_unique<AtomicBitmap>(chunks);
+  BS_RETURN_IF_ERROR(map.ForEachEntry(volume_id, [&](uint64_t c, uint64_t v, const MapValue& val) {
+    if (v == base && !val.zero && c < chunks) missing->Set(c);
+    return Status::Ok();
+  }));
+  const std::string prefix = HydrateKey(volume_id) + "/";
+  BS_RETURN_IF_ERROR(db.ScanPrefix(Cf::kMeta, prefix, [&](std::string_view k, std::string_view v) {
+    if (k.size() != prefix.size() + 8) return true;
+    uint64_t w = 0;
+    for (size_t i = prefix.size(); i < k.size(); ++i) w = w << 8 | static_cast<uint8_t>(k[i]);
+    if (w < missing->words()) missing->SetWord(w, missing->Word(w) & ~DecodeWord(v));
+    return true;
+  }));
+  return missing;
 }
 
 Status Hydration::DeleteState(Db& db, uint64_t volume_id) {

@@ -69,6 +69,12 @@ class Hydration {
 
   // Deletes every hydrate/<vol> key (hydration complete, or the volume deleted).
   static Status DeleteState(Db& db, uint64_t volume_id);
+  // From the persisted state alone (no Hydration needed): the chunks of a volume that is
+  // still hydrating whose bytes are not in its file yet (data at the base version, no local
+  // bit); nullptr when the volume is not hydrating. Such a chunk was never written (a write
+  // fills it first), so it still holds its block map entry's bytes whatever its file reads.
+  static Result<std::unique_ptr<AtomicBitmap>> LoadNotLocal(Db& db, BlockMap& map,
+                                                            uint64_t volume_id, uint64_t chunks);
 
  private:
   void Run();

@@ -132,7 +132,8 @@ Result<std::vector<uint64_t>> ChangedChunks(BlockMap& map, uint64_t volume, uint
   return out;
 }
 
-Result<RescanResult> RescanVolume(BlockMap& map, const Volume& volume, AtomicBitmap& dirty) {
+Result<RescanResult> RescanVolume(BlockMap& map, const Volume& volume, AtomicBitmap& dirty,
+                                  const AtomicBitmap* not_local) {
   const uint64_t cs = volume.chunk_size();
   const uint64_t chunks = dirty.size();
   // Chunks with data in the sparse file (1 bit each); the others read as zeros.
@@ -159,6 +160,11 @@ Result<RescanResult> RescanVolume(BlockMap& map, const Volume& volume, AtomicBit
   std::string buf(cs, '\0');
   // Compares chunk c of the file with its base (the newest entry; nullopt: zeros).
   auto check = [&](uint64_t c, const std::optional<MapValue>& base) -> Status {
+    if (not_local && not_local->Test(c)) {
+      // Its file reads zeros (a hole until the hydrator fills it), not its bytes.
+      result.not_local++;
+      return Status::Ok();
+    }
     MapValue now = MapValue::Zero();
     if (has_data[c]) {
       uint64_t off = c * cs, len = std::min(cs, volume.size() - off), done = 0;

@@ -52,10 +52,14 @@ Result<std::vector<uint64_t>> ChangedChunks(BlockMap& map, uint64_t volume, uint
 struct RescanResult {
   uint64_t chunks_read = 0;  // chunks with data in the file (holes are skipped)
   uint64_t dirty = 0;
+  uint64_t not_local = 0;  // chunks of a hydrating volume taken as unchanged without a read
 };
 // Hashes every chunk of the volume's file and compares it with the block map as of its
 // newest entries (the base of its next incremental snapshot); sets the differing chunks in
 // `dirty` (sized for the volume). Holes in the sparse file are skipped with SEEK_DATA.
-Result<RescanResult> RescanVolume(BlockMap& map, const Volume& volume, AtomicBitmap& dirty);
+// Chunks set in `not_local` (a restored volume still hydrating: Hydration::LoadNotLocal)
+// are not in the file yet and equal their entry by construction: never dirty.
+Result<RescanResult> RescanVolume(BlockMap& map, const Volume& volume, AtomicBitmap& dirty,
+                                  const AtomicBitmap* not_local = nullptr);
 
 }  // namespace blocksnap

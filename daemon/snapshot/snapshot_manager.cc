@@ -7,6 +7,7 @@
 #include <cinttypes>
 #include <set>
 
+#include "snapshot/hydrator.h"
 #include "volume/dirty_state.h"
 #include "volume/volume_record.h"
 
@@ -121,10 +122,14 @@ Status SnapshotManager::AttachVolume(std::shared_ptr<Volume> volume, bool create
     spdlog::warn("volume {}: {}; rescanning it against its last snapshot", volume->name(),
                  tracker->rescan_reason());
     AtomicBitmap dirty(chunks);
-    BS_ASSIGN_OR_RETURN(RescanResult r, RescanVolume(map_, *volume, dirty));
+    BS_ASSIGN_OR_RETURN(auto not_local, Hydration::LoadNotLocal(db_, map_, id, chunks));
+    BS_ASSIGN_OR_RETURN(RescanResult r, RescanVolume(map_, *volume, dirty, not_local.get()));
     BS_RETURN_IF_ERROR(tracker->Reset(dirty));
-    spdlog::warn("volume {}: rescan read {} chunks with data, {} differ from the last snapshot",
-                 volume->name(), r.chunks_read, r.dirty);
+    spdlog::warn("volume {}: rescan read {} chunks with data, {} differ from the last snapshot{}",
+                 volume->name(), r.chunks_read, r.dirty,
+                 not_local
+                     ? fmt::format(" ({} chunks not hydrated yet were left alone)", r.not_local)
+                     : std::string());
   }
   volumes_[id] = std::make_shared<VolumeTracking>(std::move(volume), std::move(tracker));
   return Status::Ok();
