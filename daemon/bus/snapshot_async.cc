@@ -30,11 +30,13 @@ Result<std::shared_ptr<SnapshotAsync>> SnapshotAsync::For(BusContext* ctx, sd_ev
   if (int r = sd_event_add_exit(event, &raw, OnExit, made.get()); r < 0)
     return FromErrno(-r, "watching the loop's exit");
   made->exit_source_.reset(raw);
+  if (ctx->services->snapshots) ctx->services->snapshots->AddListener(made.get());
   registry[ctx] = made;
   return made;
 }
 
 SnapshotAsync::~SnapshotAsync() {
+  if (ctx_->services->snapshots) ctx_->services->snapshots->RemoveListener(this);
   timer_.reset();
   exit_source_.reset();
   JoinAll();
@@ -49,6 +51,28 @@ void SnapshotAsync::Emit(const char* member, const SnapshotRecord& r) {
     int e = sd_bus_emit_signal(bus, kManagerPath, kManagerInterface, member, "sss", id.c_str(),
                                r.volume_name.c_str(), r.state.c_str());
     if (e < 0) spdlog::debug("emitting {}: {}, ignoring", member, std::strerror(-e));
+  }
+}
+
+void SnapshotAsync::SnapshotCreated(const SnapshotRecord& record) noexcept {
+  try {
+    queue_->Post([this, record] {
+      if (exiting_) return;
+      Emit("SnapshotCreated", record);
+      Watch(record.IdString(), nullptr);  // SnapshotCompleted when it ends
+    });
+  } catch (const std::exception& e) {
+    spdlog::warn("signalling snapshot {}: {}", record.IdString(), e.what());
+  }
+}
+
+void SnapshotAsync::SnapshotRemoved(const SnapshotRecord& record) noexcept {
+  try {
+    queue_->Post([this, record] {
+      if (!exiting_) Emit("SnapshotRemoved", record);
+    });
+  } catch (const std::exception& e) {
+    spdlog::warn("signalling snapshot {}: {}", record.IdString(), e.what());
   }
 }
 

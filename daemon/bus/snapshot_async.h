@@ -6,6 +6,9 @@
 //   thread of their own; the work returns a completion that is posted back to the loop
 //   through an eventfd (scheduler::MainQueue), where it sends the reply (the call and its
 //   connection are kept alive with sd_bus_message_ref/sd_bus_ref by PendingReply).
+// - Signals: SnapshotCreated/SnapshotRemoved for every snapshot created or deleted through
+//   the SnapshotManager (this is its Listener), posted to the loop; SnapshotCompleted once
+//   a created one is no longer pending.
 // - Waiting (WaitSnapshot, and SnapshotCompleted signals) runs no thread: a timer on the
 //   loop polls the records of the watched snapshots (SnapshotManager::Get, a RocksDB read)
 //   every kPollUsec while any is watched, and answers or signals when one is no longer
@@ -32,17 +35,18 @@
 #include "bus/bus_ptr.h"
 #include "bus/policy_reply.h"
 #include "scheduler/main_queue.h"
+#include "snapshot/snapshot_manager.h"
 #include "snapshot/snapshot_record.h"
 
 namespace blocksnap {
 
-class SnapshotAsync {
+class SnapshotAsync final : public SnapshotManager::Listener {
  public:
   static constexpr uint64_t kPollUsec = 50'000;
 
   // The instance of ctx, created on first use on `event` (the loop of ctx's connections).
   static Result<std::shared_ptr<SnapshotAsync>> For(BusContext* ctx, sd_event* event);
-  ~SnapshotAsync();
+  ~SnapshotAsync() override;
   SnapshotAsync(const SnapshotAsync&) = delete;
   SnapshotAsync& operator=(const SnapshotAsync&) = delete;
 
@@ -51,6 +55,11 @@ class SnapshotAsync {
   void RemoveConnection(sd_bus* bus) { connections_.erase(bus); }
   // Emits member(id s, volume s, state s) on /org/blocksnap1 to every connection.
   void Emit(const char* member, const SnapshotRecord& r);
+  // SnapshotManager::Listener, from any thread: every snapshot created (SnapshotCreated,
+  // then SnapshotCompleted when it ends) or deleted (SnapshotRemoved), whether by a D-Bus
+  // client or by the policy scheduler, is signalled from the loop.
+  void SnapshotCreated(const SnapshotRecord& record) noexcept override;
+  void SnapshotRemoved(const SnapshotRecord& record) noexcept override;
 
   // Runs work on a worker thread; the function it returns runs on the loop.
   void Run(std::function<std::function<void()>()> work);

@@ -68,8 +68,7 @@ int CreateSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) n
     // in the background.
     Result<SnapshotRecord> rec = (*snaps)->Create(vol->id, tags);
     if (!rec.ok()) return SetBusError(ret_error, rec.status());
-    c.async->Emit("SnapshotCreated", *rec);
-    c.async->Watch(rec->IdString(), nullptr);
+    // SnapshotCreated, then SnapshotCompleted: c.async is the manager's listener.
     const std::string id = rec->IdString();
     const std::string path = SnapshotObjectPath(id);
     return sd_bus_reply_method_return(m, "os", path.c_str(), id.c_str());
@@ -155,7 +154,7 @@ int DeleteSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) n
     Status st = CheckMayMutate(m, "deleting a snapshot");
     if (st.ok()) st = (*snaps)->Delete(rec->IdString());
     if (!st.ok()) return SetBusError(ret_error, st);
-    c.async->Emit("SnapshotRemoved", *rec);
+    // SnapshotRemoved: c.async is the manager's listener.
     return sd_bus_reply_method_return(m, "");
   });
 }

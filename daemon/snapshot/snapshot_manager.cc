@@ -170,7 +170,35 @@ Status SnapshotManager::VolumeDeleted(uint64_t volume_id) {
   return Collect(volume_id, chunk_size).status();
 }
 
+void SnapshotManager::AddListener(Listener* listener) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.push_back(listener);
+}
+
+void SnapshotManager::RemoveListener(Listener* listener) {
+  std::lock_guard lock(listeners_mu_);
+  std::erase(listeners_, listener);
+}
+
+template <typename F>
+void SnapshotManager::Notify(F&& call) {
+  std::lock_guard lock(listeners_mu_);
+  for (Listener* l : listeners_) call(*l);
+}
+
 Result<SnapshotRecord> SnapshotManager::Create(uint64_t volume_id, const Tags& tags) {
+  Result<SnapshotRecord> rec = CreateLocked(volume_id, tags);
+  if (rec.ok()) Notify([&](Listener& l) { l.SnapshotCreated(*rec); });
+  return rec;
+}
+
+Status SnapshotManager::Delete(std::string_view id) {
+  Result<SnapshotRecord> gone = DeleteLocked(id);
+  if (gone.ok()) Notify([&](Listener& l) { l.SnapshotRemoved(*gone); });
+  return gone.status();
+}
+
+Result<SnapshotRecord> SnapshotManager::CreateLocked(uint64_t volume_id, const Tags& tags) {
   if (tracking_disabled_)
     return Busy("dirty tracking is switched off (--debug-no-tracking): snapshots are refused");
   std::lock_guard lock(mu_);
@@ -307,7 +335,7 @@ Result<std::vector<SnapshotRecord>> SnapshotManager::List(std::optional<uint64_t
   return out;
 }
 
-Status SnapshotManager::Delete(std::string_view id) {
+Result<SnapshotRecord> SnapshotManager::DeleteLocked(std::string_view id) {
   std::lock_guard lock(mu_);
   BS_ASSIGN_OR_RETURN(SnapshotRecord r, Load(id));
   if (r.pending())
@@ -315,7 +343,9 @@ Status SnapshotManager::Delete(std::string_view id) {
   // First the version dies (durably), then its entries that nothing else reads go. A crash
   // in between leaves only garbage that the next Open collects.
   BS_RETURN_IF_ERROR(db_.Delete(Cf::kMeta, r.Key()));
-  return Collect(r.volume_id, r.chunk_size).status().WithContext("deleting " + r.IdString());
+  BS_RETURN_IF_ERROR(
+      Collect(r.volume_id, r.chunk_size).status().WithContext("deleting " + r.IdString()));
+  return r;
 }
 
 Result<SnapshotRecord> SnapshotManager::Tag(std::string_view id, const Tags& set,

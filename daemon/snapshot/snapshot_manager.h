@@ -69,6 +69,19 @@ class SnapshotManager {
   Status VolumeDeleted(uint64_t volume_id);
 
   // --- Snapshots ---
+  // Told about every snapshot created or deleted through this manager, whoever asked (a
+  // D-Bus client, the policy scheduler), after the fact, on the caller's thread, without
+  // the manager's lock held: the D-Bus layer turns them into signals. RemoveListener waits
+  // for a call in progress.
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    virtual void SnapshotCreated(const SnapshotRecord& record) noexcept = 0;
+    virtual void SnapshotRemoved(const SnapshotRecord& record) noexcept = 0;
+  };
+  void AddListener(Listener* listener);
+  void RemoveListener(Listener* listener);
+
   // Fixes the point in time (pauses the volume's writes, swaps its dirty generation,
   // resumes) and returns the pending record; the copy runs in the background.
   Result<SnapshotRecord> Create(uint64_t volume_id, const Tags& tags);
@@ -113,6 +126,10 @@ class SnapshotManager {
   BlockMap& block_map() { return map_; }
 
  private:
+  Result<SnapshotRecord> CreateLocked(uint64_t volume_id, const Tags& tags);
+  Result<SnapshotRecord> DeleteLocked(std::string_view id);
+  template <typename F>
+  void Notify(F&& call);
   SnapshotManager(Db& db, SnapshotManagerOptions options, std::unique_ptr<ChunkStore> store)
       : db_(db), options_(options), store_(std::move(store)), map_(db) {}
   Status Recover();
@@ -130,6 +147,8 @@ class SnapshotManager {
   bool tracking_disabled_ = false;
 
   // Serializes control-plane operations (create, delete, tag, attach, GC).
+  std::mutex listeners_mu_;  // held while a listener runs (RemoveListener waits on it)
+  std::vector<Listener*> listeners_;
   mutable std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<VolumeTracking>> volumes_;
 };

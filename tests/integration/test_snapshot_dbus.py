@@ -122,3 +122,30 @@ def test_snapshot_objects_have_state_and_progress(daemon):
                         "org.blocksnap1.Snapshot", "State"], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode != 0
+
+
+def test_scheduler_snapshots_are_signalled_too(daemon_factory, session_bus, tmp_path):  # noqa: F811
+    """Snapshots the policy scheduler creates and retention deletes get the same signals as
+    the ones a client asks for: SnapshotCreated, SnapshotCompleted, SnapshotRemoved."""
+    from test_dbus import with_bus_mode
+    from test_policy_common import START, policy_yaml, set_time, write_policies
+    pdir = write_policies(tmp_path / "policies", {"p.yaml": policy_yaml("p", retain="{count: 1}")})
+    d = daemon_factory(env={"DBUS_SESSION_BUS_ADDRESS": session_bus},
+                       extra_args=["--policy-dir", str(pdir), "--test-clock", START])
+    with_bus_mode(d, "user").start()
+    d.ctl("volume", "create", "db", "--size", "1M", "--tag", "backup=nightly")
+    mon = Monitor(session_bus, "type='signal',interface='org.blocksnap1.Manager'")
+    try:
+        [first] = set_time(d, "2026-01-05T03:00:00Z")
+        mon.wait_for(lambda line: "member=SnapshotCreated" in line)
+        assert mon.next_lines(3) == [f'   string "{first["Snapshot"]}"', '   string "db"',
+                                     '   string "pending"']
+        mon.wait_for(lambda line: "member=SnapshotCompleted" in line)
+        assert mon.next_lines(3) == [f'   string "{first["Snapshot"]}"', '   string "db"',
+                                     '   string "completed"']
+        actions = set_time(d, "2026-01-06T03:00:00Z")  # count 1: the first one goes
+        assert [a["Kind"] for a in actions] == ["create", "delete"]
+        mon.wait_for(lambda line: "member=SnapshotRemoved" in line)
+        assert mon.next_lines(1) == [f'   string "{first["Snapshot"]}"']
+    finally:
+        mon.close()
