@@ -5,6 +5,7 @@
 #include <systemd/sd-bus.h>
 
 #include <exception>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ struct BusContext {
   // "nbd://127.0.0.1:10809" (no trailing slash); empty when no NBD listener is configured.
   std::string nbd_uri_base;
   BusEvents* events = nullptr;
+  // Control-socket peers that have sent nothing yet. A client opened as a bus client (busctl)
+  // starts with Hello and drops the connection (EIO) if anything but the Hello reply comes
+  // first, so no signal goes to a peer in this set; its first message takes it out.
+  std::set<const sd_bus*> quiet_peers;
+  bool MaySignal(const sd_bus* bus) const { return !quiet_peers.contains(bus); }
 
   VolumeManager& volumes() const { return *services->volumes; }
   // The NBD URI of a volume's export, or "" without an NBD listener.

@@ -195,6 +195,7 @@ void BusService::AcceptPeer() {
   }
   spdlog::debug("control connection accepted ({} open)", peers_.size() + 1);
   sd_bus* key = bus.get();
+  context_.quiet_peers.insert(key);
   peers_.emplace(key, std::move(bus));
 }
 
@@ -231,11 +232,14 @@ int BusService::OnPostIteration(sd_event_source* /*source*/, void* userdata) noe
 // emulated; a filter rather than an object keeps /org/freedesktop/DBus out of the tree.
 int BusService::OnPeerHello(sd_bus_message* m, void* userdata,
                             sd_bus_error* /*ret_error*/) noexcept {
+  auto* self = static_cast<BusService*>(userdata);
+  // Its first message, Hello or not: from now on the peer may get signals (after the Hello
+  // reply below, when it is one).
+  self->context_.quiet_peers.erase(sd_bus_message_get_bus(m));
   if (!sd_bus_message_is_method_call(m, "org.freedesktop.DBus", "Hello") ||
       std::string_view(sd_bus_message_get_path(m) ? sd_bus_message_get_path(m) : "") !=
           "/org/freedesktop/DBus")
     return 0;  // not ours: let sd-bus dispatch it
-  auto* self = static_cast<BusService*>(userdata);
   const std::string unique = ":1." + std::to_string(++self->hello_count_);
   int r = sd_bus_reply_method_return(m, "s", unique.c_str());
   if (r < 0) spdlog::debug("answering Hello: {}, ignoring", std::strerror(-r));
@@ -251,6 +255,7 @@ int BusService::OnDisconnected(sd_bus_message* m, void* userdata,
     spdlog::warn("lost the connection to the bus, serving the control socket only");
     self->bus_.reset();
   } else if (self->peers_.erase(bus) > 0) {
+    self->context_.quiet_peers.erase(bus);
     spdlog::debug("control connection closed ({} open)", self->peers_.size());
     if (self->accept_source_) sd_event_source_set_enabled(self->accept_source_.get(), SD_EVENT_ON);
   }
@@ -265,7 +270,8 @@ void BusService::ForEachConnection(const char* what, const std::function<int(sd_
       spdlog::debug("emitting {}: {}, ignoring", what, std::strerror(-r));
   };
   if (bus_) one(bus_.get());
-  for (auto& [raw, owned] : peers_) one(raw);
+  for (auto& [raw, owned] : peers_)
+    if (context_.MaySignal(raw)) one(raw);
 }
 
 void BusService::EmitVolumeSignal(const char* member, const VolumeRecord& record) {

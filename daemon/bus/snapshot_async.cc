@@ -48,6 +48,7 @@ SnapshotAsync::~SnapshotAsync() {
 void SnapshotAsync::Emit(const char* member, const SnapshotRecord& r) {
   const std::string id = r.IdString();
   for (sd_bus* bus : connections_) {
+    if (!ctx_->MaySignal(bus)) continue;  // a peer still to say Hello (bus_context.h)
     int e = sd_bus_emit_signal(bus, kManagerPath, kManagerInterface, member, "sss", id.c_str(),
                                r.volume_name.c_str(), r.state.c_str());
     if (e < 0) spdlog::debug("emitting {}: {}, ignoring", member, std::strerror(-e));
