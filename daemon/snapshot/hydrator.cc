@@ -201,6 +201,7 @@ void Hydration::Run() {
   uint64_t copied = 0;  // bytes this run, for the rate
   auto last_report = Clock::now();
   uint64_t next = 0;
+  uint64_t unreadable = 0;  // chunks the store could not give back, skipped
   for (;;) {
     {
       std::unique_lock lock(stop_mu_);
@@ -222,14 +223,35 @@ void Hydration::Run() {
       std::lock_guard lock(fill_mu_);
       for (; next < local_.size() && batch.size() < kBatchChunks; ++next)
         if (!local_.Test(next)) batch.push_back(next);
-      if (!batch.empty()) {
-        if (Status st = FillLocked(batch); !st.ok()) {
-          spdlog::error("volume {}: hydration stopped: {}", volume_->name(), st.message());
-          return;  // resumes at the next start; reads still fill on demand
+      if (!batch.empty() && !FillLocked(batch).ok()) {
+        // Again one by one: a chunk the store cannot give back (damaged or missing) is
+        // skipped and stays not local, so its reads keep failing with EIO rather than
+        // reading a hole; the others go on. Any other error (the volume's file system)
+        // stops hydration until the next start.
+        for (uint64_t c : batch) {
+          if (local_.Test(c)) continue;
+          Status st = FillLocked({c});
+          if (st.ok()) continue;
+          if (st.code() != Code::kCorruption && st.code() != Code::kNotFound) {
+            spdlog::error("volume {}: hydration stopped: {}", volume_->name(), st.message());
+            return;  // resumes at the next start; reads still fill on demand
+          }
+          spdlog::error("volume {}: {}; skipping it", volume_->name(), st.message());
+          ++unreadable;
         }
       }
     }
     for (uint64_t c : batch) copied += ChunkBytes(c);
+    if (next >= local_.size() && unreadable) {
+      // Never "done" with a chunk missing: that would drop the state that keeps its reads
+      // going to the store (and failing) instead of to a hole in the file.
+      if (options_.progress) options_.progress(hydrated_bytes(), total_, false);
+      spdlog::error(
+          "volume {}: hydrated all but {} chunk(s) that are damaged in the store; their reads "
+          "fail with EIO; hydration retries them at the next start",
+          volume_->name(), unreadable);
+      return;
+    }
     const bool done = next >= local_.size();
     if (done || Clock::now() - last_report >= std::chrono::milliseconds(500)) {
       last_report = Clock::now();
