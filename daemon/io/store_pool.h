@@ -1,36 +1,16 @@
 // StorePool: a few threads that run blocking store calls (RocksDB reads, chunk fills) for the
 // io loops, so a loop never waits for the store. A task posts its result back to its loop
-// with EventLoop::Post.
+// with EventLoop::Post. Destruction runs every queued task, then joins: queued tasks
+// complete NBD requests, which the connections wait for.
 #pragma once
 
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <mutex>
-#include <thread>
-#include <vector>
+#include "util/task_threads.h"
 
 namespace blocksnap::io {
 
-class StorePool {
+class StorePool : public TaskThreads {
  public:
-  explicit StorePool(unsigned threads);
-  // Runs every queued task, then joins: queued tasks complete NBD requests, which the
-  // connections wait for.
-  ~StorePool();
-  StorePool(const StorePool&) = delete;
-  StorePool& operator=(const StorePool&) = delete;
-
-  void Post(std::function<void()> task);
-
- private:
-  void Run();
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
+  explicit StorePool(unsigned threads) : TaskThreads(threads, AtStop::kDrain, "store pool") {}
 };
 
 }  // namespace blocksnap::io
