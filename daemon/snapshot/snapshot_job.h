@@ -29,8 +29,9 @@
 namespace blocksnap {
 
 struct SnapshotJobOptions {
-  // Commit staged chunks once they hold this many bytes. Each commit flushes the chunks
-  // memtable (one L0 file + blob file): bigger means fewer files and compactions.
+  // Commit staged chunks once they hold this many bytes. Each commit writes its new chunks
+  // as one pack (one table file): bigger means fewer files; the job holds twice this much
+  // (one batch staged while the previous one commits).
   uint64_t flush_bytes = 64 << 20;
   bool hold_sweep = false;          // tests: serve copy-before-write only, until Release()
   uint64_t stop_after_flushes = 0;  // tests: simulate a crash after this many commits (0: never)

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "store/db.h"
+#include "store/pack.h"
 #include "store/sha256.h"
 #include "util/status.h"
 
@@ -47,18 +48,18 @@ class ChunkTxn {
  private:
   friend class RocksChunkStore;
   struct Delta {
-    int64_t refs = 0;   // net reference change
-    uint64_t size = 0;  // chunk size in bytes
-    std::string data;   // the bytes, when this txn may be the one to store them (Put)
+    int64_t refs = 0;     // net reference change
+    uint64_t size = 0;    // chunk size in bytes
+    std::string data;     // the bytes, when this txn may be the one to store them (Put)
+    int64_t packed = -1;  // PutNow: the bytes' entry in pack_, when it copied them there
   };
   rocksdb::WriteBatch batch_;
   std::unordered_map<Hash, Delta, HashHasher> deltas_;
   size_t staged_bytes_ = 0;
-  // PutNow: hashes whose bytes the store keeps for this txn (pinned), and whether any bytes
-  // were written outside the WAL (Commit must flush them durable first).
+  // PutNow: chunks whose stored bytes this txn relies on (pinned: no commit deletes them),
+  // and the new chunks' bytes, which Commit writes as one pack.
   std::vector<Hash> pinned_;
-  bool unlogged_ = false;
-  rocksdb::WriteBatch scratch_;  // PutNow's unlogged batch, capacity reused
+  PackBuilder pack_;
 };
 
 // What a Commit changed in the store.
@@ -86,17 +87,17 @@ class ChunkStore {
   // Stages one new reference to the chunk `hash` with contents `data`; the bytes are stored
   // at Commit unless a chunk with that hash is already stored. data must hash to `hash`.
   virtual void Put(ChunkTxn& txn, const Hash& hash, std::span<const uint8_t> data) = 0;
-  // Like Put, for bulk copies (snapshots): instead of keeping a copy of the bytes for the
-  // synced batch (and so the WAL), writes them now, unlogged, when the store does not hold
-  // them yet; Commit flushes them durable before its batch. Until then the chunk is pinned:
-  // no commit deletes its bytes. Bytes written for a txn that never commits are deleted by
-  // Discard, or at the next start (see FORMAT.md, "unlogged chunk bytes").
+  // Like Put, for bulk copies (snapshots): the bytes of chunks the store does not hold go
+  // into one pack file that Commit writes and ingests before its batch (see store/pack.h),
+  // not through the WAL. A chunk the store holds is pinned until Commit or Discard: no
+  // commit deletes its bytes meanwhile. A pack whose commit never happens is deleted by
+  // Discard, or at the next start.
   virtual Status PutNow(ChunkTxn& txn, const Hash& hash, std::span<const uint8_t> data) {
     Put(txn, hash, data);
     return Status::Ok();
   }
-  // Drops everything txn staged; deletes bytes written by its PutNow that nothing
-  // references. txn is empty afterwards, even on failure (then the next start cleans up).
+  // Drops everything txn staged; deletes bytes kept for its PutNow that nothing references
+  // any more. txn is empty afterwards, even on failure (then the next start cleans up).
   virtual Status Discard(ChunkTxn& txn) {
     txn.Clear();
     return Status::Ok();
@@ -120,7 +121,8 @@ class ChunkStore {
   virtual Result<StoreStats> Stats() = 0;
 };
 
-// The RocksDB tier: bytes in CF chunks (blob files, zstd), counts in CF refs.
+// The RocksDB tier: bytes in packs (PutNow) or CF chunks (Put; blob files, zstd), counts in
+// CF refs.
 class RocksChunkStore : public ChunkStore {
  public:
   explicit RocksChunkStore(Db& db) : db_(db) {}
@@ -138,6 +140,13 @@ class RocksChunkStore : public ChunkStore {
  private:
   bool PinnedLocked(const Hash& hash) const { return pins_.count(hash) != 0; }
   void UnpinLocked(ChunkTxn& txn);
+  Result<bool> OrphanedLocked(const Hash& hash);
+  Result<uint64_t> StoredSize(const Hash& hash);
+  // Deletes the files of dead packs and rewrites sparse ones; failures are logged (the next
+  // start or the next commit touching the pack retries).
+  void Tidy(const std::vector<uint64_t>& dead, const std::vector<uint64_t>& sparse);
+  // Pack GC: copies the live chunks of a sparse pack into a new one, then drops it.
+  Status Rewrite(uint64_t pack);
 
   Db& db_;
   // Serializes Commit, PutNow's pin and Discard: the refcount read-compute-write and the
@@ -145,12 +154,13 @@ class RocksChunkStore : public ChunkStore {
   std::mutex commit_mu_;
   // Chunks whose bytes an open txn relies on (PutNow): count of txns per hash.
   std::unordered_map<Hash, int, HashHasher> pins_;
+  std::unordered_map<uint64_t, bool> rewriting_;  // packs pack GC is rewriting now
 };
 
-// Key in CF chunks marking chunk bytes written outside the WAL (PutNow) that may have no
-// reference: the prefix (14 fixed bytes: no real hash starts so) + the
-// 32-byte hash; empty value.
-// (kUnloggedMarkPrefix is in db.h: Db::Open deletes unreferenced marked chunks.)
+// Key in CF chunks marking chunk bytes that an earlier version wrote outside the WAL and that
+// may have no reference: the prefix (14 fixed bytes: no real hash starts so) + the 32-byte
+// hash; empty value. No longer written (PutNow writes packs); Db::Open still deletes the
+// unreferenced chunks of such marks left by a crash of that version (kUnloggedMarkPrefix).
 std::string UnloggedMarkKey(const Hash& hash);
 
 // Keys of the store's counters in CF refs (not 32 bytes long, so never a chunk hash).

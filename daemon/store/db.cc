@@ -4,13 +4,18 @@
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/table.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstring>
 #include <vector>
+
+#include "store/pack.h"
 
 namespace blocksnap {
 namespace {
 
-const char* const kCfNames[] = {"default", "map", "chunks", "refs", "dirty"};
+const char* const kCfNames[] = {"default", "map", "chunks", "refs", "dirty", "packs", "locs"};
 
 // refs values are signed 64-bit little-endian counts; a merge operand is a delta.
 class CountAddOperator : public rocksdb::AssociativeMergeOperator {
@@ -46,10 +51,17 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   //   filter. Every record change is a synced WriteBatch, so the WAL is the durability point.
   // - map: 24-byte keys scanned by prefix (one volume, a chunk range), values 32 bytes;
   //   bloom filters do not help range seeks, so none; a block cache is shared by all CFs.
-  // - chunks: values are whole chunks (4 KiB..4 MiB) written once and read rarely. Integrated
-  //   BlobDB keeps them out of the LSM so compaction rewrites keys only (no write
-  //   amplification of chunk bytes); blobs are compressed with zstd; blob GC reclaims space of
+  // - chunks: whole chunks (4 KiB..4 MiB) stored one by one (ChunkStore::Put, through the
+  //   WAL) and by versions before packs. Integrated BlobDB keeps them out of the LSM so
+  //   compaction rewrites keys only; blobs are compressed with zstd; blob GC reclaims space of
   //   deleted chunks during compaction.
+  // - packs: the chunk bytes snapshots store (the bulk of the data), as whole SST files
+  //   written beside the DB and ingested, one per commit (store/pack.h). Each file has its
+  //   own key range, so it lands in the last level and no compaction ever rewrites it; XXH3
+  //   block checksums and zstd level 1 (Debian's RocksDB has a table-driven CRC32C, and blob
+  //   files always use it: 40% of a snapshot's CPU, issue 8). Space of dead chunks comes
+  //   back by dropping whole files and rewriting sparse ones (pack GC), never by compaction.
+  // - locs: chunk hash -> its place in packs; pack records (live bytes); small, bloom.
   // - refs: counters updated by merge (no read-modify-write on the snapshot path).
   // - One DB per data dir, so a process-wide lock file guards against a second daemon.
   rocksdb::DBOptions db_opts;
@@ -57,6 +69,12 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   db_opts.create_missing_column_families = true;
   db_opts.max_background_jobs = 2;  // small hosts: flush + one compaction
   db_opts.keep_log_file_num = 4;
+  // Every pack is a table file (64 MiB each: 16k for a TiB). RocksDB keeps all table files
+  // open by default; keep at most half the descriptors the process may have (the rest are for
+  // volumes and clients), the least recently used ones are closed and reopened on demand.
+  rlimit nofile{};
+  const rlim_t fds = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur : 1024;
+  db_opts.max_open_files = static_cast<int>(std::clamp<rlim_t>(fds / 2, 256, 32768));
   db_opts.max_manifest_file_size = 64 << 20;
 
   auto cache = rocksdb::NewLRUCache(64 << 20);
@@ -92,14 +110,32 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
         // relocation was a third of the CPU of a full snapshot (perf, issue 8).
         o.blob_garbage_collection_age_cutoff = 0.25;
         o.level0_file_num_compaction_trigger = 8;
-        // Snapshots write chunk bytes outside the WAL and flush them at each commit
-        // (SnapshotJobOptions::flush_bytes); the memtable must hold a commit's worth.
-        o.write_buffer_size = 128 << 20;
         break;
       case Cf::kRefs:
         o.table_factory = table_opts(true);
         o.merge_operator = std::make_shared<CountAddOperator>();
         break;
+      case Cf::kLocs:
+        o.table_factory = table_opts(true);
+        break;
+      case Cf::kPacks: {
+        rocksdb::BlockBasedTableOptions t;
+        t.checksum = rocksdb::kXXH3;
+        // Index blocks live in the shared cache (evictable: a TiB of packs has 16k of them);
+        // chunk reads do not fill it (pack.cc).
+        t.block_cache = cache;
+        t.cache_index_and_filter_blocks = true;
+        o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+        o.compression = rocksdb::kZSTD;
+        o.compression_opts.level = 1;
+        // SstFileWriter and the last level use the bottommost settings.
+        o.bottommost_compression = rocksdb::kZSTD;
+        o.bottommost_compression_opts = o.compression_opts;
+        o.bottommost_compression_opts.enabled = true;
+        o.disable_auto_compactions = true;
+        o.write_buffer_size = 4 << 20;  // never written through the memtable
+        break;
+      }
       case Cf::kCount_:
         break;
     }
@@ -108,6 +144,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
 
   std::unique_ptr<Db> db(new Db());
   db->path_ = path;
+  db->pack_options_ = rocksdb::Options(db_opts, cfs[static_cast<int>(Cf::kPacks)].options);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_opts, path, cfs, &handles, &raw);
@@ -117,6 +154,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   // Chunk bytes stored outside the WAL by a snapshot that never committed them (a crash or
   // a kill): delete what nothing references, before anyone reads the store.
   BS_RETURN_IF_ERROR(db->CleanUnloggedChunks().status());
+  BS_RETURN_IF_ERROR(RecoverPacks(*db));
   return db;
 }
 

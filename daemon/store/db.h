@@ -26,6 +26,8 @@ enum class Cf : int {
   kChunks,    // SHA-256 -> chunk bytes (compressed, blob files)
   kRefs,      // SHA-256 -> reference count (signed 64-bit little endian, merge = add)
   kDirty,     // durable dirty-chunk state per volume and generation
+  kPacks,     // <pack:8 BE><seq:4 BE> -> hash + chunk bytes: whole SST files, ingested
+  kLocs,      // SHA-256 -> where in kPacks its bytes are; pack records; orphan marks
   kCount_,
 };
 
@@ -40,7 +42,8 @@ class Db {
  public:
   // Opens (creating if missing) the database at `path` with every column family, then
   // deletes the bytes of marked chunks (kUnloggedMarkPrefix) that have no reference (a
-  // snapshot died before committing them) and every mark.
+  // snapshot died before committing them) and every mark, and recovers the packs
+  // (RecoverPacks: files no commit referenced, orphaned chunks).
   static Result<std::unique_ptr<Db>> Open(const std::string& path);
   ~Db();
   Db(const Db&) = delete;
@@ -49,6 +52,11 @@ class Db {
   rocksdb::DB* raw() { return db_.get(); }
   rocksdb::ColumnFamilyHandle* cf(Cf which) { return handles_[static_cast<int>(which)]; }
   const std::string& path() const { return path_; }
+  // The options CF packs is opened with: pack files are written with them (store/pack.cc).
+  const rocksdb::Options& pack_options() const { return pack_options_; }
+  // Where pack files are written before they are ingested: beside the database, same
+  // filesystem (ingestion moves them), emptied at every open.
+  std::string ingest_dir() const { return path_ + ".ingest"; }
 
   // Point lookup: the value, std::nullopt when absent, or an error.
   Result<std::optional<std::string>> Get(Cf which, std::string_view key);
@@ -70,6 +78,7 @@ class Db {
   Result<uint64_t> CleanUnloggedChunks();
 
   std::string path_;
+  rocksdb::Options pack_options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount_)> handles_{};
   std::mutex id_mu_;

@@ -3,13 +3,14 @@
 //   rocksdb_bulk_load MODE FILE DB_DIR [CHUNK_SIZE]
 //
 // Loads FILE's bytes, in CHUNK_SIZE pieces (default 64 KiB), into a fresh RocksDB at DB_DIR
-// opened exactly as blocksnapd opens its store (blocksnap::Db: CF chunks in zstd blob
-// files), and prints one line: "<mode> <bytes> <seconds> <MB/s>". Every mode ends durable.
-//   raw   keys are chunk numbers, values the bytes; no hashing, no WAL, one flush at the
-//         end: the fastest way these bytes get into the chunks CF ("raw bulk load").
-//   hash  as raw, plus SHA-256 of every chunk as its key (what content addressing adds).
-//   wal   hash, values in a WriteBatch written through the WAL, synced every 32 MiB: how
-//         blocksnap stored chunks before the chunk bytes left the WAL.
+// opened exactly as blocksnapd opens its store (blocksnap::Db), and prints one line:
+// "<mode> <bytes> <seconds> <MB/s>". Keys are chunk numbers; no hashing, no WAL, no
+// bookkeeping. Every mode ends durable.
+//   raw   64 MiB SST files written with CF packs' options (zstd level 1, XXH3), synced and
+//         ingested: how blocksnap stores snapshot chunks, minus everything but the bytes
+//         ("raw bulk load").
+//   blob  Puts into CF chunks (zstd blob files), one flush at the end: how blocksnap stored
+//         them before packs.
 // Only for benchmarks (tests/bench/snapshot_bench.py); DB_DIR must not exist or be empty.
 #include <fcntl.h>
 #include <unistd.h>
@@ -20,8 +21,11 @@
 #include <memory>
 #include <string>
 
+#include <rocksdb/sst_file_writer.h>
+
+#include <filesystem>
+
 #include "store/db.h"
-#include "store/sha256.h"
 
 namespace {
 
@@ -41,23 +45,35 @@ std::string Be64(uint64_t v) {
 int main(int argc, char** argv) {
   using blocksnap::Cf;
   if (argc < 4 || argc > 5) {
-    std::fprintf(stderr, "usage: rocksdb_bulk_load raw|hash|wal FILE DB_DIR [CHUNK_SIZE]\n");
+    std::fprintf(stderr, "usage: rocksdb_bulk_load raw|blob FILE DB_DIR [CHUNK_SIZE]\n");
     return 2;
   }
   const std::string mode = argv[1];
-  if (mode != "raw" && mode != "hash" && mode != "wal") return Die("unknown mode " + mode);
+  if (mode != "raw" && mode != "blob") return Die("unknown mode " + mode);
   const size_t chunk = argc == 5 ? std::stoull(argv[4]) : 65536;
   int fd = ::open(argv[2], O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Die(std::string("opening ") + argv[2] + ": " + std::strerror(errno));
   auto opened = blocksnap::Db::Open(argv[3]);
   if (!opened.ok()) return Die(opened.status().message());
   blocksnap::Db& db = **opened;
+  std::filesystem::create_directories(db.ingest_dir());
 
   const auto start = std::chrono::steady_clock::now();
   std::string buf(chunk, '\0');
-  rocksdb::WriteBatch batch;
   rocksdb::WriteOptions unlogged;
   unlogged.disableWAL = true;
+  std::unique_ptr<rocksdb::SstFileWriter> writer;
+  std::string file;
+  uint64_t in_file = 0, files = 0;
+  auto ingest = [&]() -> rocksdb::Status {
+    if (!writer) return rocksdb::Status::OK();
+    auto s = writer->Finish();
+    writer.reset();
+    rocksdb::IngestExternalFileOptions io;
+    io.move_files = true;
+    if (s.ok()) s = db.raw()->IngestExternalFile(db.cf(Cf::kPacks), {file}, io);
+    return s;
+  };
   uint64_t total = 0;
   for (uint64_t n = 0;; ++n) {
     ssize_t got = ::pread(fd, buf.data(), chunk, static_cast<off_t>(n * chunk));
@@ -65,27 +81,24 @@ int main(int argc, char** argv) {
     if (got == 0) break;
     total += static_cast<uint64_t>(got);
     rocksdb::Slice value(buf.data(), static_cast<size_t>(got));
-    std::string key;
-    if (mode == "raw") {
-      key = Be64(n);
-    } else {
-      key = std::string(
-          blocksnap::HashBytes(blocksnap::Sha256(std::string_view(value.data(), value.size()))));
-    }
-    if (mode == "wal") {
-      batch.Put(db.cf(Cf::kChunks), key, value);
-      if (batch.GetDataSize() >= (32u << 20)) {
-        if (auto st = db.Write(batch, /*sync=*/true); !st.ok()) return Die(st.message());
-        batch.Clear();
-      }
-    } else {
-      auto s = db.raw()->Put(unlogged, db.cf(Cf::kChunks), key, value);
+    if (mode == "blob") {
+      auto s = db.raw()->Put(unlogged, db.cf(Cf::kChunks), Be64(n), value);
       if (!s.ok()) return Die(s.ToString());
+      continue;
     }
+    if (!writer) {
+      writer = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), db.pack_options(),
+                                                        db.cf(Cf::kPacks));
+      file = db.ingest_dir() + "/bulk-" + std::to_string(files++) + ".sst";
+      if (auto s = writer->Open(file); !s.ok()) return Die(s.ToString());
+      in_file = 0;
+    }
+    if (auto s = writer->Put(Be64(n), value); !s.ok()) return Die(s.ToString());
+    if ((in_file += value.size()) >= (64u << 20))
+      if (auto s = ingest(); !s.ok()) return Die(s.ToString());
   }
-  if (batch.Count() > 0)
-    if (auto st = db.Write(batch, /*sync=*/true); !st.ok()) return Die(st.message());
-  if (mode != "wal") {
+  if (auto s = ingest(); !s.ok()) return Die(s.ToString());
+  if (mode == "blob") {
     rocksdb::FlushOptions fo;
     fo.wait = true;
     auto s = db.raw()->Flush(fo, db.cf(Cf::kChunks));

@@ -2,14 +2,15 @@
 //
 //   corrupt_chunk DB_DIR [HASH_HEX]
 //
-// Overwrites the value of one key of column family `chunks` (HASH_HEX, else the first key)
-// with the same bytes, the first one inverted, and prints the chunk's hash (hex) on stdout.
+// Makes the bytes of one stored chunk (HASH_HEX, else the first in CF refs) its own bytes with
+// the first one inverted (DamageChunk, damage_chunk.h), and prints the chunk's hash (hex).
 // The database is opened exactly as blocksnapd opens it (blocksnap::Db). Only for tests
 // (tests/integration/test_snapshot_corruption.py): the daemon must not be running.
 #include <cstdio>
 #include <memory>
 #include <string>
 
+#include "damage_chunk.h"
 #include "store/db.h"
 
 namespace {
@@ -46,27 +47,23 @@ int main(int argc, char** argv) {
   }
   auto db = blocksnap::Db::Open(argv[1]);
   if (!db.ok()) return Die(db.status().message());
-  std::string key, value;
+  std::string key;
   if (argc == 3) {
     key = Unhex(argv[2]);
-    auto got = (*db)->Get(Cf::kChunks, key);
-    if (!got.ok()) return Die(got.status().message());
-    if (!*got) return Die("no chunk " + std::string(argv[2]));
-    value = **got;
   } else {
-    bool found = false;
+    // The first chunk stored: in CF refs, chunk keys are the 32-byte hashes.
     blocksnap::Status st =
-        (*db)->ScanPrefix(Cf::kChunks, "", [&](std::string_view k, std::string_view v) {
+        (*db)->ScanPrefix(Cf::kRefs, "", [&](std::string_view k, std::string_view) {
+          if (k.size() != blocksnap::kHashSize) return true;
           key = k;
-          value = v;
-          found = true;
           return false;
         });
     if (!st.ok()) return Die(st.message());
-    if (!found) return Die("no chunks stored");
+    if (key.empty()) return Die("no chunks stored");
   }
-  if (!value.empty()) value[0] = static_cast<char>(~value[0]);
-  if (blocksnap::Status st = (*db)->Put(Cf::kChunks, key, value); !st.ok())
+  blocksnap::Hash hash;
+  if (!blocksnap::HashFromBytes(key, hash)) return Die("not a chunk hash: " + Hex(key));
+  if (blocksnap::Status st = blocksnap::test::DamageChunk(**db, hash); !st.ok())
     return Die(st.message());
   std::printf("%s\n", Hex(key).c_str());
   return 0;

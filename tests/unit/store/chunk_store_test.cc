@@ -161,38 +161,67 @@ TEST_F(ChunkStoreTest, ChunksSurviveReopen) {
   EXPECT_EQ(*store_->RefCount(h), 1);
 }
 
-// PutNow: the bytes are written at once (unlogged), marked; Commit makes them durable and
-// referenced, and drops the mark.
-TEST_F(ChunkStoreTest, PutNowStoresAndCommitDropsTheMark) {
-  std::string a = Pattern(65536, 6, 1);
-  Hash h = Sha256(a);
+// Reopens the database and the store (a restart; with no commit in between, a "crash").
+#define REOPEN()                                      \
+  do {                                                \
+    store_.reset();                                   \
+    db_.reset();                                      \
+    OpenDb();                                         \
+    store_ = std::make_unique<RocksChunkStore>(*db_); \
+  } while (0)
+
+std::optional<PackRecord> RecordOf(Db& db, uint64_t pack) {
+  auto v = db.Get(Cf::kLocs, PackRecordKey(pack));
+  if (!v.ok() || !*v) return std::nullopt;
+  return DecodePackRecord(**v);
+}
+
+// PutNow copies new chunks into the txn's pack; Commit writes the pack (one SST file,
+// ingested), then the batch placing them.
+TEST_F(ChunkStoreTest, PutNowStoresNewChunksInOnePackAtCommit) {
+  std::string a = Pattern(65536, 6, 1), b = Pattern(65536, 6, 2);
+  Hash ha = Sha256(a), hb = Sha256(b);
   ChunkTxn txn;
-  ASSERT_TRUE(store_->PutNow(txn, h, Bytes(a)).ok());
-  EXPECT_EQ(*db_->Get(Cf::kChunks, UnloggedMarkKey(h)), std::optional<std::string>(""));
-  EXPECT_EQ(*store_->RefCount(h), 0);
+  ASSERT_TRUE(store_->PutNow(txn, ha, Bytes(a)).ok());
+  ASSERT_TRUE(store_->PutNow(txn, hb, Bytes(b)).ok());
+  ASSERT_TRUE(store_->PutNow(txn, ha, Bytes(a)).ok());  // twice in one txn: copied once
+  EXPECT_EQ(StoredChunks(), 0u);
+  EXPECT_TRUE(PackFiles(*db_)->empty());
   auto info = store_->Commit(txn);
   ASSERT_TRUE(info.ok()) << info.status().message();
-  EXPECT_EQ(info->added_chunks, 1u);
-  EXPECT_EQ(info->added_bytes, 65536u);
-  EXPECT_EQ(*db_->Get(Cf::kChunks, UnloggedMarkKey(h)), std::nullopt);
-  EXPECT_EQ(*store_->RefCount(h), 1);
+  EXPECT_EQ(info->added_chunks, 2u);
+  EXPECT_EQ(info->added_bytes, 2 * 65536u);
+  auto files = PackFiles(*db_);
+  ASSERT_EQ(files->size(), 1u);
+  auto rec = RecordOf(*db_, files->front());
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_EQ(rec->live, 2 * 65536);
+  EXPECT_EQ(rec->total, 2 * 65536);
+  EXPECT_EQ(*store_->RefCount(ha), 2);
   std::string out;
-  ASSERT_TRUE(store_->Get(h, &out).ok());
+  ASSERT_TRUE(store_->Get(ha, &out).ok());
   EXPECT_EQ(out, a);
-  // A second PutNow of a stored chunk writes nothing and just adds the reference.
+  ASSERT_TRUE(store_->Get(hb, &out).ok());
+  EXPECT_EQ(out, b);
+  // A second PutNow of a stored chunk copies nothing and just adds the reference.
   ChunkTxn again;
-  ASSERT_TRUE(store_->PutNow(again, h, Bytes(a)).ok());
-  EXPECT_EQ(*db_->Get(Cf::kChunks, UnloggedMarkKey(h)), std::nullopt);
+  ASSERT_TRUE(store_->PutNow(again, ha, Bytes(a)).ok());
+  EXPECT_LT(again.staged_bytes(), 65536u);  // the empty batch only
   auto info2 = store_->Commit(again);
   ASSERT_TRUE(info2.ok());
   EXPECT_EQ(info2->added_chunks, 0u);
-  EXPECT_EQ(*store_->RefCount(h), 2);
-  EXPECT_EQ(StoredChunks(), 1u);
+  EXPECT_EQ(*store_->RefCount(ha), 3);
+  EXPECT_EQ(PackFiles(*db_)->size(), 1u);
+  ExpectPacksConsistent();
+  REOPEN();
+  ASSERT_TRUE(store_->Get(hb, &out).ok());
+  EXPECT_EQ(out, b);
+  ExpectPacksConsistent();
 }
 
-// A "crash" between PutNow and Commit: the bytes may be durable (the close flushes the
-// memtable, as an automatic flush could have), never referenced; the next open deletes them.
-TEST_F(ChunkStoreTest, UnloggedBytesWithoutCommitAreGoneAfterReopen) {
+// A "crash" after the pack is ingested and before the batch placing its chunks: the next
+// open deletes the pack file; committed packs stay.
+TEST_F(ChunkStoreTest, PackWithoutCommitIsGoneAfterReopen) {
   std::string kept = Pattern(65536, 7, 1), lost = Pattern(65536, 7, 2);
   Hash hk = Sha256(kept), hl = Sha256(lost);
   {
@@ -200,30 +229,28 @@ TEST_F(ChunkStoreTest, UnloggedBytesWithoutCommitAreGoneAfterReopen) {
     ASSERT_TRUE(store_->PutNow(txn, hk, Bytes(kept)).ok());
     ASSERT_TRUE(store_->Commit(txn).ok());
   }
-  ChunkTxn orphan;
-  ASSERT_TRUE(store_->PutNow(orphan, hl, Bytes(lost)).ok());
-  ASSERT_TRUE(store_->PutNow(orphan, hk, Bytes(kept)).ok());  // stored already: pin only
-  ASSERT_TRUE(db_->raw()->Flush(rocksdb::FlushOptions(), db_->cf(Cf::kChunks)).ok());
-  EXPECT_EQ(StoredChunks(), 3u);  // kept, lost, lost's mark
-  store_.reset();
-  db_.reset();
-  OpenDb();
-  store_ = std::make_unique<RocksChunkStore>(*db_);
-  EXPECT_EQ(*db_->Get(Cf::kChunks, HashBytes(hl)), std::nullopt);
+  PackBuilder uncommitted;
+  uncommitted.Add(hl, Bytes(lost));
+  ASSERT_TRUE(uncommitted.Write(*db_).ok());
+  EXPECT_EQ(PackFiles(*db_)->size(), 2u);
+  REOPEN();
+  EXPECT_EQ(PackFiles(*db_)->size(), 1u);
   EXPECT_EQ(StoredChunks(), 1u);
   std::string out;
   ASSERT_TRUE(store_->Get(hk, &out).ok());
-  EXPECT_EQ(*store_->RefCount(hk), 1);
+  EXPECT_EQ(out, kept);
+  EXPECT_EQ(store_->Get(hl, &out).code(), Code::kNotFound);
+  ExpectPacksConsistent();
 }
 
 // A commit that drops the last reference of a chunk another txn has pinned (PutNow found it
-// stored and wrote nothing) keeps the bytes, marked; that txn's commit finds them.
+// stored and copied nothing) keeps the bytes, marked orphan; that txn's commit finds them.
 TEST_F(ChunkStoreTest, PinnedChunkSurvivesItsLastReleaseUntilTheCommit) {
   std::string a = Pattern(65536, 8, 1);
   Hash h = Sha256(a);
   {
     ChunkTxn txn;
-    store_->Put(txn, h, Bytes(a));
+    ASSERT_TRUE(store_->PutNow(txn, h, Bytes(a)).ok());
     ASSERT_TRUE(store_->Commit(txn).ok());
   }
   ChunkTxn pinning;
@@ -236,13 +263,12 @@ TEST_F(ChunkStoreTest, PinnedChunkSurvivesItsLastReleaseUntilTheCommit) {
     EXPECT_EQ(info->freed_chunks, 1u);
   }
   EXPECT_EQ(*store_->RefCount(h), 0);
-  EXPECT_NE(*db_->Get(Cf::kChunks, HashBytes(h)), std::nullopt);
-  EXPECT_EQ(*db_->Get(Cf::kChunks, UnloggedMarkKey(h)), std::optional<std::string>(""));
+  EXPECT_EQ(StoredChunks(), 1u);
+  EXPECT_EQ(*db_->Get(Cf::kLocs, OrphanKey(h)), std::optional<std::string>(""));
   auto info = store_->Commit(pinning);
   ASSERT_TRUE(info.ok()) << info.status().message();
   EXPECT_EQ(info->added_chunks, 1u);
   EXPECT_EQ(*store_->RefCount(h), 1);
-  EXPECT_EQ(*db_->Get(Cf::kChunks, UnloggedMarkKey(h)), std::nullopt);
   std::string out;
   ASSERT_TRUE(store_->Get(h, &out).ok());
   EXPECT_EQ(out, a);
@@ -250,25 +276,140 @@ TEST_F(ChunkStoreTest, PinnedChunkSurvivesItsLastReleaseUntilTheCommit) {
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->chunks, 1u);
   EXPECT_EQ(stats->stored_bytes, 65536u);
+  ExpectPacksConsistent();  // no orphan mark left, the pack still counts the chunk
 }
 
-// Discard deletes what the txn wrote and nothing references; the pin no longer holds.
-TEST_F(ChunkStoreTest, DiscardDeletesUnreferencedUnloggedBytes) {
-  std::string a = Pattern(65536, 9, 1);
+// The pinning txn never commits (a crash): the next open drops the orphan, and its pack.
+TEST_F(ChunkStoreTest, OrphanOfATxnThatNeverCommittedIsDroppedAtOpen) {
+  std::string a = Pattern(65536, 10, 1);
   Hash h = Sha256(a);
+  {
+    ChunkTxn txn;
+    ASSERT_TRUE(store_->PutNow(txn, h, Bytes(a)).ok());
+    ASSERT_TRUE(store_->Commit(txn).ok());
+  }
+  {
+    ChunkTxn pinning;  // never committed nor discarded
+    ASSERT_TRUE(store_->PutNow(pinning, h, Bytes(a)).ok());
+    ChunkTxn release;
+    store_->Release(release, h, a.size());
+    ASSERT_TRUE(store_->Commit(release).ok());
+    EXPECT_EQ(PackFiles(*db_)->size(), 1u);
+    REOPEN();
+  }
+  EXPECT_EQ(StoredChunks(), 0u);
+  EXPECT_TRUE(PackFiles(*db_)->empty());
+  ExpectPacksConsistent();
+}
+
+// Discard forgets the staged pack and drops the orphans only it kept.
+TEST_F(ChunkStoreTest, DiscardDropsWhatOnlyTheTxnKept) {
+  std::string a = Pattern(65536, 9, 1), b = Pattern(65536, 9, 2);
+  Hash ha = Sha256(a), hb = Sha256(b);
+  {
+    ChunkTxn txn;
+    ASSERT_TRUE(store_->PutNow(txn, hb, Bytes(b)).ok());
+    ASSERT_TRUE(store_->Commit(txn).ok());
+  }
   ChunkTxn txn;
-  ASSERT_TRUE(store_->PutNow(txn, h, Bytes(a)).ok());
+  ASSERT_TRUE(store_->PutNow(txn, ha, Bytes(a)).ok());
+  ASSERT_TRUE(store_->PutNow(txn, hb, Bytes(b)).ok());  // stored: pinned
+  {
+    ChunkTxn release;
+    store_->Release(release, hb, b.size());
+    ASSERT_TRUE(store_->Commit(release).ok());
+  }
+  EXPECT_EQ(StoredChunks(), 1u);  // b, kept for txn
   ASSERT_TRUE(store_->Discard(txn).ok());
   EXPECT_TRUE(txn.empty());
   EXPECT_EQ(StoredChunks(), 0u);
-  // Nothing pins it any more: a later put and release deletes it at zero as usual.
+  EXPECT_TRUE(PackFiles(*db_)->empty());
+  ExpectPacksConsistent();
+  // Nothing pins b any more: a later put and release deletes it at zero as usual.
   ChunkTxn put;
-  ASSERT_TRUE(store_->PutNow(put, h, Bytes(a)).ok());
+  ASSERT_TRUE(store_->PutNow(put, hb, Bytes(b)).ok());
   ASSERT_TRUE(store_->Commit(put).ok());
   ChunkTxn release;
-  store_->Release(release, h, a.size());
+  store_->Release(release, hb, b.size());
   ASSERT_TRUE(store_->Commit(release).ok());
   EXPECT_EQ(StoredChunks(), 0u);
+  EXPECT_TRUE(PackFiles(*db_)->empty());
+}
+
+// A pack whose chunks all die is deleted as a file; one left less than half live is
+// rewritten: its live chunks move to a new pack, readable as before, and the old file goes.
+TEST_F(ChunkStoreTest, DeadPacksAreDeletedAndSparseOnesRewritten) {
+  std::vector<std::string> data;
+  std::vector<Hash> hashes;
+  ChunkTxn txn;
+  for (int i = 0; i < 8; ++i) {
+    data.push_back(Pattern(65536, 11, i));
+    hashes.push_back(Sha256(data.back()));
+    ASSERT_TRUE(store_->PutNow(txn, hashes.back(), Bytes(data.back())).ok());
+  }
+  ASSERT_TRUE(store_->Commit(txn).ok());
+  const uint64_t first = PackFiles(*db_)->front();
+  // Half dead: not sparse yet.
+  ChunkTxn half;
+  for (int i = 0; i < 4; ++i) store_->Release(half, hashes[i], 65536);
+  ASSERT_TRUE(store_->Commit(half).ok());
+  EXPECT_EQ(*PackFiles(*db_), std::vector<uint64_t>{first});
+  EXPECT_EQ(RecordOf(*db_, first)->live, 4 * 65536);
+  // Less than half: rewritten into a new pack holding the three live chunks.
+  ChunkTxn more;
+  store_->Release(more, hashes[4], 65536);
+  ASSERT_TRUE(store_->Commit(more).ok());
+  auto files = PackFiles(*db_);
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_NE(files->front(), first);
+  auto rec = RecordOf(*db_, files->front());
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_EQ(rec->live, 3 * 65536);
+  EXPECT_EQ(rec->total, 3 * 65536);
+  std::string out;
+  for (int i = 5; i < 8; ++i) {
+    ASSERT_TRUE(store_->Get(hashes[i], &out).ok());
+    EXPECT_EQ(out, data[i]);
+  }
+  ExpectPacksConsistent();
+  // All dead: the file goes.
+  ChunkTxn rest;
+  for (int i = 5; i < 8; ++i) store_->Release(rest, hashes[i], 65536);
+  auto info = store_->Commit(rest);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->freed_bytes, 3 * 65536u);
+  EXPECT_TRUE(PackFiles(*db_)->empty());
+  EXPECT_EQ(StoredChunks(), 0u);
+  ExpectPacksConsistent();
+}
+
+// A damaged pack file: the read fails with kCorruption naming the chunk (RocksDB's block
+// checksum), never with wrong bytes.
+TEST_F(ChunkStoreTest, DamagedPackFileReadsAsCorruption) {
+  std::string a = Pattern(65536, 12, 1);
+  Hash h = Sha256(a);
+  ChunkTxn txn;
+  ASSERT_TRUE(store_->PutNow(txn, h, Bytes(a)).ok());
+  ASSERT_TRUE(store_->Commit(txn).ok());
+  rocksdb::ColumnFamilyMetaData meta;
+  db_->raw()->GetColumnFamilyMetaData(db_->cf(Cf::kPacks), &meta);
+  std::string file;
+  for (const auto& level : meta.levels)
+    for (const auto& f : level.files) file = f.db_path + "/" + f.name;
+  ASSERT_FALSE(file.empty());
+  REOPEN();
+  {
+    // The chunk's block starts the file; flip bytes well inside it.
+    int fd = ::open(file.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    const char junk[16] = {'j', 'u', 'n', 'k'};
+    ASSERT_EQ(::pwrite(fd, junk, sizeof junk, 1000), static_cast<ssize_t>(sizeof junk));
+    ::close(fd);
+  }
+  std::string out;
+  Status st = store_->Get(h, &out);
+  EXPECT_EQ(st.code(), Code::kCorruption) << st.message();
+  EXPECT_NE(st.message().find(HashHex(h)), std::string::npos) << st.message();
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../../tools/damage_chunk.h"
 #include "test_util.h"
 #include "volume/dirty_state.h"
 
@@ -161,9 +162,9 @@ TEST_F(SnapshotTest, CorruptChunkIsNamedByVerifyAndFailsDump) {
   EXPECT_TRUE(ok->ok());
   EXPECT_EQ(ok->chunks_checked, 4u);
 
-  // Damage chunk 2's stored bytes inside RocksDB.
+  // Damage chunk 2's stored bytes inside RocksDB (its checksums stay right).
   Hash h = Sha256(Pattern(kChunk, 2, 1));
-  ASSERT_TRUE(db_->Put(Cf::kChunks, HashBytes(h), Pattern(kChunk, 2, 99)).ok());
+  ASSERT_TRUE(DamageChunk(*db_, h).ok());
   auto bad = mgr_->Verify(s.IdString());
   ASSERT_TRUE(bad.ok());
   ASSERT_EQ(bad->bad.size(), 1u);

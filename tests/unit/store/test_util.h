@@ -14,6 +14,7 @@
 
 #include "snapshot/snapshot_manager.h"
 #include "store/db.h"
+#include "store/pack.h"
 #include "volume/volume.h"
 #include "volume/volume_record.h"
 
@@ -158,7 +159,20 @@ class StoreTest : public ::testing::Test {
                     .ok());
     return out;
   }
-  uint64_t StoredChunks() { return Scan(Cf::kChunks).size(); }
+  // Stored chunks, hash -> size: placed in packs (CF locs) or in CF chunks.
+  std::map<std::string, uint64_t> Stored() {
+    std::map<std::string, uint64_t> out;
+    for (auto& [k, v] : Scan(Cf::kChunks))
+      if (k.size() == kHashSize) out[k] = v.size();
+    for (auto& [k, v] : Scan(Cf::kLocs))
+      if (k.size() == kHashSize) {
+        auto loc = PackLoc::Decode(v);
+        EXPECT_TRUE(loc.has_value());
+        if (loc) out[k] = loc->size;
+      }
+    return out;
+  }
+  uint64_t StoredChunks() { return Stored().size(); }
   // Refcount keys (32-byte hashes; the store's counters are not).
   std::map<std::string, int64_t> Refs() {
     std::map<std::string, int64_t> out;
@@ -175,15 +189,43 @@ class StoreTest : public ::testing::Test {
     EXPECT_EQ(Refs(), expected);
     std::map<std::string, int64_t> stored;
     uint64_t bytes = 0;
-    for (auto& [k, v] : Scan(Cf::kChunks)) {
+    for (auto& [k, size] : Stored()) {
       stored[k] = expected.count(k) ? expected[k] : -1;
-      bytes += v.size();
+      bytes += size;
     }
     EXPECT_EQ(stored, expected);
+    ExpectPacksConsistent();
     auto st = mgr_->Stats();
     ASSERT_TRUE(st.ok());
     EXPECT_EQ(st->chunks, stored.size());
     EXPECT_EQ(st->stored_bytes, bytes);
+  }
+
+  // Every pack file has a record whose live bytes are those of the chunks placed in it, and
+  // every record has its file; no orphan mark is left.
+  void ExpectPacksConsistent() {
+    std::map<uint64_t, int64_t> live;
+    for (auto& [k, v] : Scan(Cf::kLocs))
+      if (k.size() == kHashSize)
+        if (auto loc = PackLoc::Decode(v)) live[loc->pack] += loc->size;
+    std::map<uint64_t, int64_t> records;
+    for (auto& [k, v] : Scan(Cf::kLocs)) {
+      if (!k.starts_with(kPackRecordPrefix)) continue;
+      auto r = DecodePackRecord(v);
+      ASSERT_TRUE(r.has_value());
+      uint64_t pack = 0;
+      for (size_t i = kPackRecordPrefix.size(); i < k.size(); ++i)
+        pack = (pack << 8) | static_cast<uint8_t>(k[i]);
+      records[pack] = r->live;
+      EXPECT_LE(r->live, r->total);
+    }
+    EXPECT_EQ(records, live);
+    auto files = PackFiles(*db_);
+    ASSERT_TRUE(files.ok());
+    std::vector<uint64_t> with_record;
+    for (auto& [pack, n] : records) with_record.push_back(pack);
+    EXPECT_EQ(*files, with_record);
+    for (auto& [k, v] : Scan(Cf::kLocs)) EXPECT_FALSE(k.starts_with(kOrphanPrefix));
   }
 
   std::filesystem::path dir_;
