@@ -104,28 +104,25 @@ void PackBuilder::Swap(PackBuilder& other) noexcept {
 }
 
 Status PackBuilder::Write(Db& db) {
-  BS_ASSIGN_OR_RETURN(pack_, db.NextId("pack"));
-  const std::string file = db.ingest_dir() + "/pack-" + std::to_string(pack_) + ".sst";
+  BS_ASSIGN_OR_RETURN(const uint64_t pack, db.NextId("pack"));
+  const std::string file = db.ingest_dir() + "/pack-" + std::to_string(pack) + ".sst";
   std::error_code ec;
   std::filesystem::create_directories(db.ingest_dir(), ec);
   if (ec) return FromErrno(ec.value(), "creating " + db.ingest_dir());
   rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), db.pack_options(), db.cf(Cf::kPacks));
-  BS_RETURN_IF_ERROR(FromRocks(writer.Open(file), "creating pack file " + file));
   // The value is the hash, then the bytes: reads check they got the chunk they asked for,
   // and pack GC knows each entry's chunk without hashing it.
-  std::string value;
-  for (size_t n = 0; n < entries_.size(); ++n) {
+  auto s = writer.Open(file);
+  std::string key, value;
+  for (size_t n = 0; s.ok() && n < entries_.size(); ++n) {
     const Entry& e = entries_[n];
+    key = PackLoc{pack, static_cast<uint32_t>(n), e.size}.Key();
     value.assign(HashBytes(e.hash));
     value.append(buffer_, e.offset, e.size);
-    auto s = writer.Put(Loc(n).Key(), value);
-    if (!s.ok()) {
-      std::filesystem::remove(file, ec);
-      return FromRocks(s, "writing pack file " + file);
-    }
+    s = writer.Put(key, value);
   }
   // Finish syncs the file; ingestion moves it into the DB and syncs the MANIFEST.
-  auto s = writer.Finish();
+  if (s.ok()) s = writer.Finish();
   if (s.ok()) {
     rocksdb::IngestExternalFileOptions io;
     io.move_files = true;
@@ -133,8 +130,9 @@ Status PackBuilder::Write(Db& db) {
   }
   if (!s.ok()) {
     std::filesystem::remove(file, ec);
-    return FromRocks(s, "storing pack " + std::to_string(pack_));
+    return FromRocks(s, "storing pack " + std::to_string(pack));
   }
+  pack_ = pack;  // only now: a retry after a failure writes the pack again
   return Status::Ok();
 }
 

@@ -65,7 +65,7 @@ class PackBuilder {
   // ingests it. The pack has no record yet: the caller's commit writes it; RecoverPacks
   // deletes a pack file without one.
   Status Write(Db& db);
-  // After Write: the pack, its size, and where entry n went.
+  // The pack Write made (0 before a successful Write), its size, and where entry n went.
   uint64_t pack() const { return pack_; }
   int64_t total() const { return static_cast<int64_t>(buffer_.size()); }
   PackLoc Loc(size_t n) const;

@@ -220,7 +220,7 @@ def throughput_section(args, storages, report):
     report.append("\n## Storage efficiency\n")
     report.append("Bytes of the store after the full snapshot: the chunk bytes it holds "
                   "(`status`), the RocksDB directory on disk right after the snapshot and after "
-                  "a clean restart (settled: blob files + SSTs), against the logical bytes.\n")
+                  "a clean restart (settled: packs, SSTs and what is left of the WAL), against the logical bytes.\n")
     report += ["| data | size | logical bytes | stored bytes | db right after | db settled "
                "| settled / logical |", "|---|---|---|---|---|---|---|"]
     report += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]:.3f} |"
