@@ -19,6 +19,21 @@ class ChunkStoreTest : public StoreTest {
     store_.reset();
     StoreTest::TearDown();
   }
+  // Stores bytes with one reference (PutNow, Commit) and returns their hash.
+  Hash StoreNow(const std::string& bytes) {
+    Hash h = Sha256(bytes);
+    ChunkTxn txn;
+    EXPECT_TRUE(store_->PutNow(txn, h, Bytes(bytes)).ok());
+    EXPECT_TRUE(store_->Commit(txn).ok());
+    return h;
+  }
+  // Reopens the database and the store (a restart; with no commit before it, a "crash").
+  void Reopen() {
+    store_.reset();
+    db_.reset();
+    OpenDb();
+    store_ = std::make_unique<RocksChunkStore>(*db_);
+  }
   std::unique_ptr<RocksChunkStore> store_;
 };
 
@@ -151,24 +166,12 @@ TEST_F(ChunkStoreTest, ChunksSurviveReopen) {
     store_->Put(txn, h, Bytes(a));
     ASSERT_TRUE(store_->Commit(txn).ok());
   }
-  store_.reset();
-  db_.reset();
-  OpenDb();
-  store_ = std::make_unique<RocksChunkStore>(*db_);
+  Reopen();
   std::string out;
   ASSERT_TRUE(store_->Get(h, &out).ok());
   EXPECT_EQ(out, a);
   EXPECT_EQ(*store_->RefCount(h), 1);
 }
-
-// Reopens the database and the store (a restart; with no commit in between, a "crash").
-#define REOPEN()                                      \
-  do {                                                \
-    store_.reset();                                   \
-    db_.reset();                                      \
-    OpenDb();                                         \
-    store_ = std::make_unique<RocksChunkStore>(*db_); \
-  } while (0)
 
 std::optional<PackRecord> RecordOf(Db& db, uint64_t pack) {
   auto v = db.Get(Cf::kLocs, PackRecordKey(pack));
@@ -213,7 +216,7 @@ TEST_F(ChunkStoreTest, PutNowStoresNewChunksInOnePackAtCommit) {
   EXPECT_EQ(*store_->RefCount(ha), 3);
   EXPECT_EQ(PackFiles(*db_)->size(), 1u);
   ExpectPacksConsistent();
-  REOPEN();
+  Reopen();
   ASSERT_TRUE(store_->Get(hb, &out).ok());
   EXPECT_EQ(out, b);
   ExpectPacksConsistent();
@@ -224,16 +227,12 @@ TEST_F(ChunkStoreTest, PutNowStoresNewChunksInOnePackAtCommit) {
 TEST_F(ChunkStoreTest, PackWithoutCommitIsGoneAfterReopen) {
   std::string kept = Pattern(65536, 7, 1), lost = Pattern(65536, 7, 2);
   Hash hk = Sha256(kept), hl = Sha256(lost);
-  {
-    ChunkTxn txn;
-    ASSERT_TRUE(store_->PutNow(txn, hk, Bytes(kept)).ok());
-    ASSERT_TRUE(store_->Commit(txn).ok());
-  }
+  StoreNow(kept);
   PackBuilder uncommitted;
   uncommitted.Add(hl, Bytes(lost));
   ASSERT_TRUE(uncommitted.Write(*db_).ok());
   EXPECT_EQ(PackFiles(*db_)->size(), 2u);
-  REOPEN();
+  Reopen();
   EXPECT_EQ(PackFiles(*db_)->size(), 1u);
   EXPECT_EQ(StoredChunks(), 1u);
   std::string out;
@@ -248,11 +247,7 @@ TEST_F(ChunkStoreTest, PackWithoutCommitIsGoneAfterReopen) {
 TEST_F(ChunkStoreTest, PinnedChunkSurvivesItsLastReleaseUntilTheCommit) {
   std::string a = Pattern(65536, 8, 1);
   Hash h = Sha256(a);
-  {
-    ChunkTxn txn;
-    ASSERT_TRUE(store_->PutNow(txn, h, Bytes(a)).ok());
-    ASSERT_TRUE(store_->Commit(txn).ok());
-  }
+  StoreNow(a);
   ChunkTxn pinning;
   ASSERT_TRUE(store_->PutNow(pinning, h, Bytes(a)).ok());
   {
@@ -283,11 +278,7 @@ TEST_F(ChunkStoreTest, PinnedChunkSurvivesItsLastReleaseUntilTheCommit) {
 TEST_F(ChunkStoreTest, OrphanOfATxnThatNeverCommittedIsDroppedAtOpen) {
   std::string a = Pattern(65536, 10, 1);
   Hash h = Sha256(a);
-  {
-    ChunkTxn txn;
-    ASSERT_TRUE(store_->PutNow(txn, h, Bytes(a)).ok());
-    ASSERT_TRUE(store_->Commit(txn).ok());
-  }
+  StoreNow(a);
   {
     ChunkTxn pinning;  // never committed nor discarded
     ASSERT_TRUE(store_->PutNow(pinning, h, Bytes(a)).ok());
@@ -295,7 +286,7 @@ TEST_F(ChunkStoreTest, OrphanOfATxnThatNeverCommittedIsDroppedAtOpen) {
     store_->Release(release, h, a.size());
     ASSERT_TRUE(store_->Commit(release).ok());
     EXPECT_EQ(PackFiles(*db_)->size(), 1u);
-    REOPEN();
+    Reopen();
   }
   EXPECT_EQ(StoredChunks(), 0u);
   EXPECT_TRUE(PackFiles(*db_)->empty());
@@ -306,11 +297,7 @@ TEST_F(ChunkStoreTest, OrphanOfATxnThatNeverCommittedIsDroppedAtOpen) {
 TEST_F(ChunkStoreTest, DiscardDropsWhatOnlyTheTxnKept) {
   std::string a = Pattern(65536, 9, 1), b = Pattern(65536, 9, 2);
   Hash ha = Sha256(a), hb = Sha256(b);
-  {
-    ChunkTxn txn;
-    ASSERT_TRUE(store_->PutNow(txn, hb, Bytes(b)).ok());
-    ASSERT_TRUE(store_->Commit(txn).ok());
-  }
+  StoreNow(b);
   ChunkTxn txn;
   ASSERT_TRUE(store_->PutNow(txn, ha, Bytes(a)).ok());
   ASSERT_TRUE(store_->PutNow(txn, hb, Bytes(b)).ok());  // stored: pinned
@@ -397,7 +384,7 @@ TEST_F(ChunkStoreTest, DamagedPackFileReadsAsCorruption) {
   for (const auto& level : meta.levels)
     for (const auto& f : level.files) file = f.db_path + "/" + f.name;
   ASSERT_FALSE(file.empty());
-  REOPEN();
+  Reopen();
   {
     // The chunk's block starts the file; flip bytes well inside it.
     int fd = ::open(file.c_str(), O_WRONLY);
