@@ -399,5 +399,53 @@ TEST_F(ChunkStoreTest, DamagedPackFileReadsAsCorruption) {
   EXPECT_NE(st.message().find(HashHex(h)), std::string::npos) << st.message();
 }
 
+// A data dir written before packs (five column families, chunk bytes in CF chunks, an
+// unlogged mark left by a crash) opens, reads its chunks, and releases them as before.
+TEST_F(ChunkStoreTest, StoreFromBeforePacksOpensAndReadsItsChunks) {
+  store_.reset();
+  db_.reset();
+  std::filesystem::remove_all(dir_ / "db");
+  std::string kept = Pattern(65536, 13, 1), lost = Pattern(65536, 13, 2);
+  Hash hk = Sha256(kept), hl = Sha256(lost);
+  {
+    rocksdb::DBOptions o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "map", "chunks", "refs", "dirty"})
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> h;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, (dir_ / "db").string(), cfs, &h, &raw).ok());
+    rocksdb::WriteBatch b;
+    b.Put(h[2], HashBytes(hk), kept);
+    b.Put(h[3], HashBytes(hk), EncodeCount(1));
+    b.Put(h[2], HashBytes(hl), lost);  // written unlogged, never committed: no refs
+    b.Put(h[2], UnloggedMarkKey(hl), "");
+    ASSERT_TRUE(raw->Write(rocksdb::WriteOptions(), &b).ok());
+    for (auto* cf : h) raw->DestroyColumnFamilyHandle(cf);
+    delete raw;
+  }
+  OpenDb();
+  store_ = std::make_unique<RocksChunkStore>(*db_);
+  EXPECT_EQ(StoredChunks(), 1u);  // the unreferenced marked chunk is gone, and its mark
+  EXPECT_EQ(*db_->Get(Cf::kChunks, UnloggedMarkKey(hl)), std::nullopt);
+  std::string out;
+  ASSERT_TRUE(store_->Get(hk, &out).ok());
+  EXPECT_EQ(out, kept);
+  // A snapshot storing the same bytes references the old copy and writes no pack.
+  StoreNow(kept);
+  EXPECT_EQ(*store_->RefCount(hk), 2);
+  EXPECT_TRUE(PackFiles(*db_)->empty());
+  ChunkTxn release;
+  store_->Release(release, hk, kept.size());
+  store_->Release(release, hk, kept.size());
+  auto info = store_->Commit(release);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->freed_chunks, 1u);
+  EXPECT_EQ(StoredChunks(), 0u);
+  EXPECT_EQ(*db_->Get(Cf::kChunks, HashBytes(hk)), std::nullopt);
+}
+
 }  // namespace
 }  // namespace blocksnap::test
