@@ -83,7 +83,9 @@ std::string OrphanKey(const Hash& hash) {
 
 size_t PackBuilder::Add(const Hash& hash, std::span<const uint8_t> data) {
   entries_.push_back({hash, buffer_.size(), static_cast<uint32_t>(data.size())});
+  buffer_.append(HashBytes(hash));
   buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
+  total_ += static_cast<int64_t>(data.size());
   return entries_.size() - 1;
 }
 
@@ -94,11 +96,13 @@ PackLoc PackBuilder::Loc(size_t n) const {
 void PackBuilder::Clear() {
   buffer_.clear();
   entries_.clear();
+  total_ = 0;
   pack_ = 0;
 }
 
 void PackBuilder::Swap(PackBuilder& other) noexcept {
   buffer_.swap(other.buffer_);
+  std::swap(total_, other.total_);
   entries_.swap(other.entries_);
   std::swap(pack_, other.pack_);
 }
@@ -113,13 +117,11 @@ Status PackBuilder::Write(Db& db) {
   // The value is the hash, then the bytes: reads check they got the chunk they asked for,
   // and pack GC knows each entry's chunk without hashing it.
   auto s = writer.Open(file);
-  std::string key, value;
+  std::string key;
   for (size_t n = 0; s.ok() && n < entries_.size(); ++n) {
     const Entry& e = entries_[n];
     key = PackLoc{pack, static_cast<uint32_t>(n), e.size}.Key();
-    value.assign(HashBytes(e.hash));
-    value.append(buffer_, e.offset, e.size);
-    s = writer.Put(key, value);
+    s = writer.Put(key, rocksdb::Slice(buffer_.data() + e.offset, kHashSize + e.size));
   }
   // Finish syncs the file; ingestion moves it into the DB and syncs the MANIFEST.
   if (s.ok()) s = writer.Finish();

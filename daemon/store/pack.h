@@ -60,14 +60,13 @@ class PackBuilder {
   // Stages a copy of data; returns its entry number (for Loc).
   size_t Add(const Hash& hash, std::span<const uint8_t> data);
   bool empty() const { return entries_.empty(); }
-  size_t bytes() const { return buffer_.size(); }
   // Writes the staged chunks as one synced SST file under a new pack id (Db::NextId) and
   // ingests it. The pack has no record yet: the caller's commit writes it; RecoverPacks
   // deletes a pack file without one.
   Status Write(Db& db);
   // The pack Write made (0 before a successful Write), its size, and where entry n went.
   uint64_t pack() const { return pack_; }
-  int64_t total() const { return static_cast<int64_t>(buffer_.size()); }
+  int64_t total() const { return total_; }  // chunk bytes staged
   PackLoc Loc(size_t n) const;
   const Hash& HashOf(size_t n) const { return entries_[n].hash; }
   size_t size() const { return entries_.size(); }
@@ -77,10 +76,11 @@ class PackBuilder {
  private:
   struct Entry {
     Hash hash;
-    size_t offset;
-    uint32_t size;
+    size_t offset;  // of the entry's value in buffer_: the hash, then the chunk bytes
+    uint32_t size;  // chunk bytes
   };
-  std::string buffer_;
+  std::string buffer_;  // the values, back to back, as they go into the file: no copy there
+  int64_t total_ = 0;
   std::vector<Entry> entries_;
   uint64_t pack_ = 0;
 };
