@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bus/basic_codec.h"
@@ -36,6 +38,52 @@ Result<SnapshotManager*> Snapshots(const Connection& c) {
   SnapshotManager* s = c.ctx->services->snapshots;
   if (s == nullptr) return Busy("the snapshot engine is not running");
   return s;
+}
+
+// A snapshot a call names, with the manager that holds it.
+struct Found {
+  SnapshotManager* snaps = nullptr;
+  SnapshotRecord rec;
+};
+
+Result<Found> Find(const Connection& c, const char* id) {
+  Result<SnapshotManager*> snaps = Snapshots(c);
+  if (!snaps.ok()) return snaps.status();
+  Result<SnapshotRecord> rec = (*snaps)->Get(id);
+  if (!rec.ok()) return rec.status();
+  return Found{*snaps, std::move(rec).value()};
+}
+
+// The handler of a call whose one argument is a snapshot id ("s"): reads it, finds the
+// snapshot and lets body(c, found) answer; a failure on the way is answered here.
+template <typename F>
+int OnSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error, F&& body) noexcept {
+  return GuardHandler(ret_error, [&]() -> int {
+    Connection& c = Conn(userdata);
+    const char* id = nullptr;
+    int r = sd_bus_message_read(m, "s", &id);
+    if (r < 0) return r;
+    Result<Found> f = Find(c, id);
+    if (!f.ok()) return SetBusError(ret_error, f.status());
+    return body(c, *f);
+  });
+}
+
+// Appends a reply's values; built on a worker, run on the loop.
+using Append = std::function<int(sd_bus_message* reply)>;
+
+// Answers call m later: work runs on a worker thread and returns the reply's values or the
+// error, which are sent from the loop.
+int ReplyLater(const Connection& c, sd_bus_message* m, std::function<Result<Append>()> work) {
+  auto pending = std::make_shared<PendingReply>(m);
+  c.async->Run([work = std::move(work), pending]() -> std::function<void()> {
+    auto done = std::make_shared<Result<Append>>(work());
+    return [done, pending] {
+      if (!done->ok()) return pending->Error(done->status());
+      pending->Reply(**done);
+    };
+  });
+  return 1;  // answered from the loop
 }
 
 int ReplyRecord(sd_bus_message* call, const SnapshotRecord& rec) {
@@ -113,46 +161,22 @@ int ListSnapshots(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) no
 }
 
 int GetSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
-  return GuardHandler(ret_error, [&]() -> int {
-    const char* id = nullptr;
-    int r = sd_bus_message_read(m, "s", &id);
-    if (r < 0) return r;
-    Result<SnapshotManager*> snaps = Snapshots(Conn(userdata));
-    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
-    Result<SnapshotRecord> rec = (*snaps)->Get(id);
-    if (!rec.ok()) return SetBusError(ret_error, rec.status());
-    return ReplyRecord(m, *rec);
-  });
+  return OnSnapshot(m, userdata, ret_error,
+                    [&](Connection&, const Found& f) { return ReplyRecord(m, f.rec); });
 }
 
 int WaitSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
-  return GuardHandler(ret_error, [&]() -> int {
-    Connection& c = Conn(userdata);
-    const char* id = nullptr;
-    int r = sd_bus_message_read(m, "s", &id);
-    if (r < 0) return r;
-    Result<SnapshotManager*> snaps = Snapshots(c);
-    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
-    Result<SnapshotRecord> rec = (*snaps)->Get(id);
-    if (!rec.ok()) return SetBusError(ret_error, rec.status());
-    if (!rec->pending()) return ReplyRecord(m, *rec);
-    c.async->Watch(rec->IdString(), std::make_shared<PendingReply>(m));
+  return OnSnapshot(m, userdata, ret_error, [&](Connection& c, const Found& f) {
+    if (!f.rec.pending()) return ReplyRecord(m, f.rec);
+    c.async->Watch(f.rec.IdString(), std::make_shared<PendingReply>(m));
     return 1;  // answered by the poll timer
   });
 }
 
 int DeleteSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
-  return GuardHandler(ret_error, [&]() -> int {
-    Connection& c = Conn(userdata);
-    const char* id = nullptr;
-    int r = sd_bus_message_read(m, "s", &id);
-    if (r < 0) return r;
-    Result<SnapshotManager*> snaps = Snapshots(c);
-    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
-    Result<SnapshotRecord> rec = (*snaps)->Get(id);
-    if (!rec.ok()) return SetBusError(ret_error, rec.status());
+  return OnSnapshot(m, userdata, ret_error, [&](Connection&, const Found& f) {
     Status st = CheckMayMutate(m, "deleting a snapshot");
-    if (st.ok()) st = (*snaps)->Delete(rec->IdString());
+    if (st.ok()) st = f.snaps->Delete(f.rec.IdString());
     if (!st.ok()) return SetBusError(ret_error, st);
     // SnapshotRemoved: c.async is the manager's listener.
     return sd_bus_reply_method_return(m, "");
@@ -176,12 +200,10 @@ int TagSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noex
       if (st.ok()) st = ValidateTag(k, "");
     for (const std::string& k : unset)
       if (st.ok() && set.contains(k)) st = InvalidArgument("tag '" + k + "' is both set and unset");
-    Result<SnapshotManager*> snaps = Snapshots(c);
-    if (st.ok() && !snaps.ok()) st = snaps.status();
-    Result<SnapshotRecord> cur = st.ok() ? (*snaps)->Get(id) : Result<SnapshotRecord>(st);
+    Result<Found> cur = st.ok() ? Find(c, id) : Result<Found>(st);
     if (!cur.ok()) return SetBusError(ret_error, cur.status());
     if (st = CheckMayMutate(m, "tagging a snapshot"); !st.ok()) return SetBusError(ret_error, st);
-    Result<SnapshotRecord> rec = (*snaps)->Tag(cur->IdString(), set, unset);
+    Result<SnapshotRecord> rec = cur->snaps->Tag(cur->rec.IdString(), set, unset);
     if (!rec.ok()) return SetBusError(ret_error, rec.status());
     return ReplyRecord(m, *rec);
   });
@@ -199,57 +221,33 @@ int DumpSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noe
     if (file.empty() || file.front() != '/')
       st = InvalidArgument("the dump path '" + file +
                            "' must be absolute (the daemon opens it, not the caller)");
-    Result<SnapshotManager*> snaps = Snapshots(c);
-    if (st.ok() && !snaps.ok()) st = snaps.status();
-    Result<SnapshotRecord> rec = st.ok() ? (*snaps)->Get(id) : Result<SnapshotRecord>(st);
-    if (!rec.ok()) return SetBusError(ret_error, rec.status());
+    Result<Found> f = st.ok() ? Find(c, id) : Result<Found>(st);
+    if (!f.ok()) return SetBusError(ret_error, f.status());
     if (st = CheckMayMutate(m, "dumping a snapshot"); !st.ok()) return SetBusError(ret_error, st);
-    auto pending = std::make_shared<PendingReply>(m);
-    SnapshotManager* s = *snaps;
-    std::string sid = rec->IdString();
-    c.async->Run([s, sid, file, pending]() -> std::function<void()> {
-      Status done = s->Dump(sid, file);
-      return [done, pending] {
-        if (!done.ok()) return pending->Error(done);
-        pending->Reply([](sd_bus_message*) { return 0; });
-      };
+    return ReplyLater(c, m, [s = f->snaps, sid = f->rec.IdString(), file]() -> Result<Append> {
+      if (Status done = s->Dump(sid, file); !done.ok()) return done;
+      return Append([](sd_bus_message*) { return 0; });
     });
-    return 1;
   });
 }
 
 int VerifySnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
-  return GuardHandler(ret_error, [&]() -> int {
-    Connection& c = Conn(userdata);
-    const char* id = nullptr;
-    int r = sd_bus_message_read(m, "s", &id);
-    if (r < 0) return r;
-    Result<SnapshotManager*> snaps = Snapshots(c);
-    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
-    Result<SnapshotRecord> rec = (*snaps)->Get(id);
-    if (!rec.ok()) return SetBusError(ret_error, rec.status());
-    auto pending = std::make_shared<PendingReply>(m);
-    SnapshotManager* s = *snaps;
-    std::string sid = rec->IdString();
-    c.async->Run([s, sid, pending]() -> std::function<void()> {
-      auto report = std::make_shared<Result<VerifyReport>>(s->Verify(sid));
-      return [report, pending] {
-        if (!report->ok()) return pending->Error(report->status());
-        pending->Reply([&](sd_bus_message* reply) {
-          const VerifyReport& v = **report;
-          int e = sd_bus_message_append(reply, "b", v.ok() ? 1 : 0);
-          if (e >= 0) e = sd_bus_message_open_container(reply, 'a', "(ts)");
-          for (const BadChunk& b : v.bad) {
-            if (e < 0) break;
-            const std::string what = b.hash + ": " + b.problem;
-            e = sd_bus_message_append(reply, "(ts)", b.chunk, what.c_str());
-          }
-          if (e >= 0) e = sd_bus_message_close_container(reply);
-          return e;
-        });
-      };
+  return OnSnapshot(m, userdata, ret_error, [&](Connection& c, const Found& f) {
+    return ReplyLater(c, m, [s = f.snaps, sid = f.rec.IdString()]() -> Result<Append> {
+      Result<VerifyReport> report = s->Verify(sid);
+      if (!report.ok()) return report.status();
+      return Append([v = std::move(report).value()](sd_bus_message* reply) {
+        int e = sd_bus_message_append(reply, "b", v.ok() ? 1 : 0);
+        if (e >= 0) e = sd_bus_message_open_container(reply, 'a', "(ts)");
+        for (const BadChunk& b : v.bad) {
+          if (e < 0) break;
+          const std::string what = b.hash + ": " + b.problem;
+          e = sd_bus_message_append(reply, "(ts)", b.chunk, what.c_str());
+        }
+        if (e >= 0) e = sd_bus_message_close_container(reply);
+        return e;
+      });
     });
-    return 1;
   });
 }
 
@@ -260,44 +258,35 @@ int DiffSnapshots(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) no
     const char* to = nullptr;
     int r = sd_bus_message_read(m, "ss", &from, &to);
     if (r < 0) return r;
-    Result<SnapshotManager*> snaps = Snapshots(c);
-    if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
-    Result<SnapshotRecord> a = (*snaps)->Get(from);
+    Result<Found> a = Find(c, from);
     if (!a.ok()) return SetBusError(ret_error, a.status());
-    auto pending = std::make_shared<PendingReply>(m);
-    SnapshotManager* s = *snaps;
+    SnapshotManager* s = a->snaps;
     std::string f = from, t = to;
-    const uint64_t chunk = a->chunk_size, size = a->size;
-    c.async->Run([s, f, t, chunk, size, pending]() -> std::function<void()> {
+    const uint64_t chunk = a->rec.chunk_size, size = a->rec.size;
+    return ReplyLater(c, m, [s, f, t, chunk, size]() -> Result<Append> {
       Result<std::vector<uint64_t>> chunks = s->Diff(f, t);
+      if (!chunks.ok()) return chunks.status();
       // Changed chunks as byte ranges, adjacent ones merged, the last clamped to the size.
-      auto runs = std::make_shared<std::vector<std::pair<uint64_t, uint64_t>>>();
-      Status st = chunks.ok() ? Status::Ok() : chunks.status();
-      if (st.ok()) {
-        for (uint64_t idx : *chunks) {
-          const uint64_t off = idx * chunk;
-          const uint64_t len = std::min(chunk, size > off ? size - off : 0);
-          if (len == 0) continue;
-          if (!runs->empty() && runs->back().first + runs->back().second == off)
-            runs->back().second += len;
-          else
-            runs->emplace_back(off, len);
-        }
+      std::vector<std::pair<uint64_t, uint64_t>> runs;
+      for (uint64_t idx : *chunks) {
+        const uint64_t off = idx * chunk;
+        const uint64_t len = std::min(chunk, size > off ? size - off : 0);
+        if (len == 0) continue;
+        if (!runs.empty() && runs.back().first + runs.back().second == off)
+          runs.back().second += len;
+        else
+          runs.emplace_back(off, len);
       }
-      return [st, runs, pending] {
-        if (!st.ok()) return pending->Error(st);
-        pending->Reply([&](sd_bus_message* reply) {
-          int e = sd_bus_message_open_container(reply, 'a', "(tt)");
-          for (const auto& [off, len] : *runs) {
-            if (e < 0) break;
-            e = sd_bus_message_append(reply, "(tt)", off, len);
-          }
-          if (e >= 0) e = sd_bus_message_close_container(reply);
-          return e;
-        });
-      };
+      return Append([runs = std::move(runs)](sd_bus_message* reply) {
+        int e = sd_bus_message_open_container(reply, 'a', "(tt)");
+        for (const auto& [off, len] : runs) {
+          if (e < 0) break;
+          e = sd_bus_message_append(reply, "(tt)", off, len);
+        }
+        if (e >= 0) e = sd_bus_message_close_container(reply);
+        return e;
+      });
     });
-    return 1;
   });
 }
 
@@ -306,21 +295,17 @@ int GetStatus(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexce
     Connection& c = Conn(userdata);
     Result<SnapshotManager*> snaps = Snapshots(c);
     if (!snaps.ok()) return SetBusError(ret_error, snaps.status());
-    auto pending = std::make_shared<PendingReply>(m);
     SnapshotManager* s = *snaps;
     const uint64_t volumes = c.ctx->volumes().List().size();
-    c.async->Run([s, volumes, pending]() -> std::function<void()> {
+    return ReplyLater(c, m, [s, volumes]() -> Result<Append> {
       Result<StoreStats> stats = s->Stats();
       Result<std::vector<SnapshotRecord>> list = s->List();
-      Status st = !stats.ok() ? stats.status() : !list.ok() ? list.status() : Status::Ok();
-      auto doc = std::make_shared<nlohmann::json>();
-      if (st.ok()) *doc = StatusJson(*stats, list->size(), volumes);
-      return [st, doc, pending] {
-        if (!st.ok()) return pending->Error(st);
-        pending->Reply([&](sd_bus_message* reply) { return AppendJsonDict(reply, *doc); });
-      };
+      if (!stats.ok()) return stats.status();
+      if (!list.ok()) return list.status();
+      return Append([doc = StatusJson(*stats, list->size(), volumes)](sd_bus_message* reply) {
+        return AppendJsonDict(reply, doc);
+      });
     });
-    return 1;
   });
 }
 

@@ -1,11 +1,11 @@
 #include "bus/snapshot_object.h"
 
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
+#include <string>
 #include <vector>
 
 #include "bus/basic_codec.h"
+#include "bus/node_list.h"
 #include "snapshot/snapshot_manager.h"
 #include "util/time_format.h"
 
@@ -38,23 +38,13 @@ int EnumerateSnapshots(sd_bus*, const char*, void* userdata, char*** nodes,
                        sd_bus_error*) noexcept {
   try {
     SnapshotManager* snaps = Ctx(userdata).services->snapshots;
-    std::vector<SnapshotRecord> records;
+    std::vector<std::string> paths;
     if (snaps != nullptr) {
       Result<std::vector<SnapshotRecord>> list = snaps->List();
-      if (list.ok()) records = std::move(list).value();
+      if (list.ok())
+        for (const SnapshotRecord& r : *list) paths.push_back(SnapshotObjectPath(r.IdString()));
     }
-    char** strv = static_cast<char**>(calloc(records.size() + 1, sizeof(char*)));
-    if (strv == nullptr) return -ENOMEM;
-    for (size_t i = 0; i < records.size(); ++i) {
-      strv[i] = strdup(SnapshotObjectPath(records[i].IdString()).c_str());
-      if (strv[i] == nullptr) {
-        for (size_t j = 0; j < i; ++j) free(strv[j]);
-        free(strv);
-        return -ENOMEM;
-      }
-    }
-    *nodes = strv;
-    return 0;
+    return NodeList(paths, nodes);
   } catch (...) {
     return -ENOMEM;
   }

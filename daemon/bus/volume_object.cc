@@ -1,11 +1,11 @@
 #include "bus/volume_object.h"
 
-#include <cstdlib>
-#include <cstring>
+#include <cerrno>
 #include <string>
 #include <vector>
 
 #include "bus/bus_names.h"
+#include "bus/node_list.h"
 #include "bus/volume_codec.h"
 #include "util/time_format.h"
 
@@ -39,23 +39,13 @@ int FindVolume(sd_bus* /*bus*/, const char* path, const char* /*interface*/, voi
 }
 
 // Lists every volume's object path for introspection and GetManagedObjects-style walks.
-// The strv and its strings are malloc'd: sd-bus frees them.
 int EnumerateVolumes(sd_bus* /*bus*/, const char* /*prefix*/, void* userdata, char*** nodes,
                      sd_bus_error* /*ret_error*/) noexcept {
   try {
-    const std::vector<VolumeRecord> records = Ctx(userdata).volumes().List();
-    char** strv = static_cast<char**>(calloc(records.size() + 1, sizeof(char*)));
-    if (strv == nullptr) return -ENOMEM;
-    for (size_t i = 0; i < records.size(); ++i) {
-      strv[i] = strdup(VolumeObjectPath(records[i].IdString()).c_str());
-      if (strv[i] == nullptr) {
-        for (size_t j = 0; j < i; ++j) free(strv[j]);
-        free(strv);
-        return -ENOMEM;
-      }
-    }
-    *nodes = strv;
-    return 0;
+    std::vector<std::string> paths;
+    for (const VolumeRecord& r : Ctx(userdata).volumes().List())
+      paths.push_back(VolumeObjectPath(r.IdString()));
+    return NodeList(paths, nodes);
   } catch (...) {
     return -ENOMEM;
   }
