@@ -12,6 +12,7 @@
 
 #include "ctl/output.h"
 #include "ctl/snapshot_client.h"
+#include "ctl/tag_args.h"
 #include "util/parse.h"
 
 namespace blocksnap::ctl {
@@ -51,15 +52,6 @@ std::string Percent(double p) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%.0f%%", p * 100.0);
   return buf;
-}
-
-Result<Tags> ParseTagList(const std::vector<std::string>& assignments) {
-  Tags tags;
-  for (const std::string& a : assignments) {
-    BS_ASSIGN_OR_RETURN(auto kv, ParseTagAssignment(a));
-    tags[kv.first] = kv.second;
-  }
-  return tags;
 }
 
 void PrintDetails(const SnapJson& s) {
@@ -172,10 +164,8 @@ int RunDelete(CommandContext& ctx, const SnapshotArgs& a) {
 }
 
 int RunTag(CommandContext& ctx, const SnapshotArgs& a) {
-  Result<Tags> set = ParseTagList(a.tag_assignments);
+  Result<Tags> set = ParseTagEdit(a.tag_assignments, a.untag_keys);
   if (!set.ok()) return Fail(set.status());
-  for (const std::string& key : a.untag_keys)
-    if (Status st = ValidateTag(key, ""); !st.ok()) return Fail(st);
   Result<BusClient*> client = ctx.Client();
   if (!client.ok()) return Fail(client.status());
   Result<SnapJson> s = TagSnapshot(**client, a.id, *set, a.untag_keys);
@@ -267,14 +257,8 @@ void AddSnapshotCommands(CLI::App& app, CommandContext& ctx) {
 
   CLI::App* tag = snap->add_subcommand("tag", "Set (K=V) and remove (--untag K) tags");
   tag->add_option("SNAP", args->id, "Snapshot id")->required();
-  tag->add_option("TAGS", args->tag_assignments, "Tags to set, K=V");
-  tag->add_option("--untag", args->untag_keys, "Tag key to remove (repeatable)")
-      ->allow_extra_args(false);
-  tag->callback([&ctx, args] {
-    if (args->tag_assignments.empty() && args->untag_keys.empty())
-      throw CLI::ValidationError("snapshot tag", "give at least one K=V or --untag K");
-    ctx.action = [&ctx, args] { return RunTag(ctx, *args); };
-  });
+  AddTagEditOptions(tag, "snapshot tag", &args->tag_assignments, &args->untag_keys,
+                    [&ctx, args] { ctx.action = [&ctx, args] { return RunTag(ctx, *args); }; });
 
   CLI::App* dump = snap->add_subcommand(
       "dump", "Write the snapshot as a sparse raw image to FILE (written by the daemon)");

@@ -7,6 +7,7 @@
 
 #include "bus/basic_codec.h"  // [restore] AppendTags
 #include "ctl/output.h"
+#include "ctl/tag_args.h"
 #include "util/parse.h"
 
 namespace blocksnap::ctl {
@@ -75,17 +76,6 @@ void PrintVolumeDetails(const VolumeInfo& v) {
                           " of " + std::to_string(v.hydrate_total_bytes) + " bytes)");
   }
   d.Print(std::cout);
-}
-
-// Client-side checks of what the daemon would reject anyway: a typo is reported without a
-// round trip, in the daemon's own words (the same parse.h functions).
-Result<Tags> ParseTagList(const std::vector<std::string>& assignments) {
-  Tags tags;
-  for (const std::string& a : assignments) {
-    BS_ASSIGN_OR_RETURN(auto kv, ParseTagAssignment(a));
-    tags[kv.first] = kv.second;
-  }
-  return tags;
 }
 
 // [restore] A usage error found after parsing (options that depend on each other): exit 2.
@@ -220,10 +210,8 @@ int RunDelete(CommandContext& ctx, const VolumeArgs& a) {
 }
 
 int RunTag(CommandContext& ctx, const VolumeArgs& a) {
-  Result<Tags> set = ParseTagList(a.tag_assignments);
+  Result<Tags> set = ParseTagEdit(a.tag_assignments, a.untag_keys);
   if (!set.ok()) return Fail(set.status());
-  for (const std::string& key : a.untag_keys)
-    if (Status st = ValidateTag(key, ""); !st.ok()) return Fail(st);
   Result<BusClient*> client = ctx.Client();
   if (!client.ok()) return Fail(client.status());
   if (Status st = (*client)->TagVolume(a.name, *set, a.untag_keys); !st.ok()) return Fail(st);
@@ -270,14 +258,8 @@ void AddVolumeCommands(CLI::App& app, CommandContext& ctx) {
 
   CLI::App* tag = volume->add_subcommand("tag", "Set (K=V) and remove (--untag K) tags");
   tag->add_option("NAME", args->name, "Volume name or id")->required();
-  tag->add_option("TAGS", args->tag_assignments, "Tags to set, K=V");
-  tag->add_option("--untag", args->untag_keys, "Tag key to remove (repeatable)")
-      ->allow_extra_args(false);
-  tag->callback([&ctx, args] {
-    if (args->tag_assignments.empty() && args->untag_keys.empty())
-      throw CLI::ValidationError("volume tag", "give at least one K=V or --untag K");
-    ctx.action = [&ctx, args] { return RunTag(ctx, *args); };
-  });
+  AddTagEditOptions(tag, "volume tag", &args->tag_assignments, &args->untag_keys,
+                    [&ctx, args] { ctx.action = [&ctx, args] { return RunTag(ctx, *args); }; });
 
   CLI::App* untag = volume->add_subcommand("untag", "Remove tags by key");
   untag->add_option("NAME", args->name, "Volume name or id")->required();
