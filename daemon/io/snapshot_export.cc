@@ -138,7 +138,8 @@ int SnapshotExport::EnsureChanged(size_t k) noexcept {
   return 0;
 }
 
-bool SnapshotExport::TryReadCached(uint64_t offset, std::span<uint8_t> buf) noexcept {
+template <typename Miss>
+int SnapshotExport::CopyChunks(uint64_t offset, std::span<uint8_t> buf, Miss miss) noexcept {
   const uint64_t cs = snap_.chunk_size;
   uint8_t* out = buf.data();
   uint64_t left = buf.size();
@@ -147,40 +148,34 @@ bool SnapshotExport::TryReadCached(uint64_t offset, std::span<uint8_t> buf) noex
     if (!data_chunks_[c]) {
       std::memset(out, 0, n);
     } else if (!source_.cache().CopyOut({snap_.id, c}, in, n, out)) {
-      return false;
-    }
-    out += n;
-    offset += n;
-    left -= n;
-  }
-  return true;
-}
-
-int SnapshotExport::ReadBlocking(uint64_t offset, std::span<uint8_t> buf) noexcept {
-  if (int r = EnsureAllocation(); r < 0) return r;
-  const uint64_t cs = snap_.chunk_size;
-  uint8_t* out = buf.data();
-  uint64_t left = buf.size();
-  while (left > 0) {
-    const uint64_t c = offset / cs, in = offset % cs, n = std::min(left, cs - in);
-    if (!data_chunks_[c]) {
-      std::memset(out, 0, n);
-    } else if (!source_.cache().CopyOut({snap_.id, c}, in, n, out)) {
-      std::string chunk;
-      Status st = source_.snapshots().ReadChunk(snap_, c, &chunk);
-      if (!st.ok()) {
-        spdlog::error("export of {}: {}", snap_.IdString(), st.message());
-        return ToErrno(st);
-      }
-      if (chunk.size() < in + n) return -EIO;
-      std::memcpy(out, chunk.data() + in, n);
-      source_.cache().Insert({snap_.id, c}, std::move(chunk));
+      if (int r = miss(c, in, n, out); r < 0) return r;
     }
     out += n;
     offset += n;
     left -= n;
   }
   return 0;
+}
+
+bool SnapshotExport::TryReadCached(uint64_t offset, std::span<uint8_t> buf) noexcept {
+  auto miss = [](uint64_t, uint64_t, uint64_t, uint8_t*) { return -EAGAIN; };  // for the pool
+  return CopyChunks(offset, buf, miss) == 0;
+}
+
+int SnapshotExport::ReadBlocking(uint64_t offset, std::span<uint8_t> buf) noexcept {
+  if (int r = EnsureAllocation(); r < 0) return r;
+  return CopyChunks(offset, buf, [this](uint64_t c, uint64_t in, uint64_t n, uint8_t* out) {
+    std::string chunk;
+    Status st = source_.snapshots().ReadChunk(snap_, c, &chunk);
+    if (!st.ok()) {
+      spdlog::error("export of {}: {}", snap_.IdString(), st.message());
+      return ToErrno(st);
+    }
+    if (chunk.size() < in + n) return -EIO;
+    std::memcpy(out, chunk.data() + in, n);
+    source_.cache().Insert({snap_.id, c}, std::move(chunk));
+    return 0;
+  });
 }
 
 int SnapshotExport::CacheBlocking(uint64_t offset, uint64_t length) noexcept {

@@ -86,6 +86,10 @@ class SnapshotExport final : public nbd::Export {
   int CacheBlocking(uint64_t offset, uint64_t length) noexcept;
   // Loop or pool, once the maps it needs are loaded.
   bool TryReadCached(uint64_t offset, std::span<uint8_t> buf) noexcept;
+  // Fills buf from offset on, chunk by chunk: zeros where a chunk has no data, else the cached
+  // bytes, else miss(chunk, offset in chunk, length, out). A negative result of miss ends it.
+  template <typename Miss>
+  int CopyChunks(uint64_t offset, std::span<uint8_t> buf, Miss miss) noexcept;
   void Extents(size_t context, uint64_t offset, uint64_t length, bool one,
                std::vector<nbd::Extent>& out) const noexcept;
   // Runs fn() on the pool and completes `done` with its result on the loop.
