@@ -279,11 +279,29 @@ Status RecoverPacks(Db& db) {
   if (b.Count() > 0) BS_RETURN_IF_ERROR(db.Write(b, /*sync=*/true));
 
   // Pack files without a record: a commit that never happened, or whose pack died before
-  // its file could be deleted.
+  // its file could be deleted. Before a file goes, its entries are checked against CF locs
+  // (a pack is rarely without a record, and reading one costs a second): should any chunk
+  // still be placed in it, the record is rebuilt instead, and nothing is lost.
   BS_ASSIGN_OR_RETURN(auto files, PackFiles(db));
   for (uint64_t pack : files) {
     BS_ASSIGN_OR_RETURN(auto rec, db.Get(Cf::kLocs, PackRecordKey(pack)));
     if (rec) continue;
+    PackRecord found;
+    Status looked;
+    BS_RETURN_IF_ERROR(ScanPack(db, pack, [&](const PackLoc& loc, const Hash& h, std::string_view) {
+      found.total += loc.size;
+      auto placed = LookupPacked(db, h);
+      if (!placed.ok()) looked = placed.status();
+      if (looked.ok() && *placed && **placed == loc) found.live += loc.size;
+      return looked.ok();
+    }));
+    BS_RETURN_IF_ERROR(looked);
+    if (found.live > 0) {
+      spdlog::error("store: pack {} holds {} live bytes but had no record; record rebuilt", pack,
+                    found.live);
+      BS_RETURN_IF_ERROR(db.Put(Cf::kLocs, PackRecordKey(pack), EncodePackRecord(found)));
+      continue;
+    }
     spdlog::info("store: deleting pack {}, which no commit references", pack);
     BS_RETURN_IF_ERROR(DeletePackFile(db, pack));
   }
