@@ -21,8 +21,9 @@ def chunk_of(data_dir, d, bad_hash, writes):
     raise AssertionError("corrupted an unknown chunk")
 
 
-def test_corrupt_chunk_fails_reads_with_eio(daemon_factory, tmp_path):
-    d = restore_daemon(daemon_factory, tmp_path, rate="64K")
+def snapshot_with_a_damaged_chunk(d):
+    """Writes every 4th chunk of volume "vol", snapshots it, damages one of its chunks in the
+    store (daemon stopped) and restarts; returns (snapshot id, damaged chunk, writes)."""
     d.ctl("volume", "create", "vol", "--size", str(SIZE))
     writes = [(c * CHUNK, pattern(f"c{c}", CHUNK)) for c in range(0, SIZE // CHUNK, 4)]
     write(d, "vol", writes)
@@ -30,6 +31,12 @@ def test_corrupt_chunk_fails_reads_with_eio(daemon_factory, tmp_path):
     assert d.stop() == 0
     bad = chunk_of(d.data_dir, d, corrupt_chunk(d.data_dir), writes)
     d.start()
+    return s1, bad, writes
+
+
+def test_corrupt_chunk_fails_reads_with_eio(daemon_factory, tmp_path):
+    d = restore_daemon(daemon_factory, tmp_path, rate="64K")
+    s1, bad, writes = snapshot_with_a_damaged_chunk(d)
     h = connect(d, f"vol@{s1}")
     with pytest.raises(nbd.Error) as e:
         h.pread(CHUNK, bad * CHUNK)
@@ -52,13 +59,7 @@ def test_hydration_skips_a_damaged_chunk_and_finishes_the_rest(daemon_factory, t
     """The background hydrator meets the damaged chunk: it skips it (its reads keep failing
     with EIO, never reading a hole as zeros), hydrates every other chunk, and says so."""
     d = restore_daemon(daemon_factory, tmp_path)  # no rate limit
-    d.ctl("volume", "create", "vol", "--size", str(SIZE))
-    writes = [(c * CHUNK, pattern(f"c{c}", CHUNK)) for c in range(0, SIZE // CHUNK, 4)]
-    write(d, "vol", writes)
-    s1 = create_snapshot(d, "vol")
-    assert d.stop() == 0
-    bad = chunk_of(d.data_dir, d, corrupt_chunk(d.data_dir), writes)
-    d.start()
+    s1, bad, writes = snapshot_with_a_damaged_chunk(d)
     d.ctl("volume", "create", "r", "--from-snapshot", s1)
     # Bounded wait for the hydrator's last word: no event says it has run out of chunks.
     deadline = time.monotonic() + 60
