@@ -236,28 +236,32 @@ Result<CommitInfo> RocksChunkStore::Commit(ChunkTxn& txn, const CommitHook& hook
   return info;
 }
 
+RocksChunkStore::RocksChunkStore(Db& db) : db_(db) {
+  gc_.Post([this] {
+    auto sparse = SparsePacks(db_);
+    if (!sparse.ok())
+      return spdlog::warn("store: looking for sparse packs: {}", sparse.status().message());
+    for (uint64_t pack : *sparse) RewriteLater(pack);
+  });
+}
+
 void RocksChunkStore::Tidy(const std::vector<uint64_t>& dead, const std::vector<uint64_t>& sparse) {
   for (uint64_t pack : dead)
     if (Status st = DeletePackFile(db_, pack); !st.ok())
       spdlog::warn("store: {}; the next start deletes it", st.message());
-  for (uint64_t pack : sparse)
+  for (uint64_t pack : sparse) RewriteLater(pack);
+}
+
+void RocksChunkStore::RewriteLater(uint64_t pack) {
+  gc_.Post([this, pack] {
     if (Status st = Rewrite(pack); !st.ok())
       spdlog::warn("store: rewriting sparse pack {}: {}; left as it is", pack, st.message());
+  });
 }
 
 Status RocksChunkStore::Rewrite(uint64_t pack) {
-  {
-    std::lock_guard lock(commit_mu_);
-    if (!rewriting_.emplace(pack, true).second) return Status::Ok();  // another thread is
-  }
-  struct Done {
-    RocksChunkStore& s;
-    uint64_t pack;
-    ~Done() {
-      std::lock_guard lock(s.commit_mu_);
-      s.rewriting_.erase(pack);
-    }
-  } done{*this, pack};
+  // One GC thread: no two rewrites run at once. A pack queued twice is gone the second
+  // time, and the scan below finds nothing.
   // Copy the chunks still placed in this pack. Unlocked: a chunk that dies meanwhile is
   // copied for nothing and counted dead in the new pack below.
   PackBuilder copy;

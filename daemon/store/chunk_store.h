@@ -25,6 +25,7 @@
 #include "store/pack.h"
 #include "store/sha256.h"
 #include "util/status.h"
+#include "util/task_threads.h"
 
 namespace blocksnap {
 
@@ -119,13 +120,16 @@ class ChunkStore {
   // The current reference count (0 when absent).
   virtual Result<int64_t> RefCount(const Hash& hash) = 0;
   virtual Result<StoreStats> Stats() = 0;
+  // Blocks until background maintenance (pack GC) has nothing left to do (tests).
+  virtual void WaitMaintenance() {}
 };
 
 // The RocksDB tier: bytes in packs (PutNow) or CF chunks (Put; blob files, zstd), counts in
 // CF refs.
 class RocksChunkStore : public ChunkStore {
  public:
-  explicit RocksChunkStore(Db& db) : db_(db) {}
+  // Starts pack GC on its own thread, with the packs an earlier run left sparse.
+  explicit RocksChunkStore(Db& db);
 
   void Put(ChunkTxn& txn, const Hash& hash, std::span<const uint8_t> data) override;
   Status PutNow(ChunkTxn& txn, const Hash& hash, std::span<const uint8_t> data) override;
@@ -136,17 +140,19 @@ class RocksChunkStore : public ChunkStore {
   Result<bool> Contains(const Hash& hash) override;
   Result<int64_t> RefCount(const Hash& hash) override;
   Result<StoreStats> Stats() override;
+  void WaitMaintenance() override { gc_.WaitIdle(); }
 
  private:
   bool PinnedLocked(const Hash& hash) const { return pins_.count(hash) != 0; }
   void UnpinLocked(ChunkTxn& txn);
   Result<bool> OrphanedLocked(const Hash& hash);
   Result<uint64_t> StoredSize(const Hash& hash);
-  // Deletes the files of dead packs and rewrites sparse ones; failures are logged (the next
-  // start or the next commit touching the pack retries).
+  // Deletes the files of dead packs now and hands sparse ones to pack GC; failures are
+  // logged (the next start retries).
   void Tidy(const std::vector<uint64_t>& dead, const std::vector<uint64_t>& sparse);
-  // Pack GC: copies the live chunks of a sparse pack into a new one, then drops it.
+  // Pack GC (on gc_): copies the live chunks of a sparse pack into a new one, then drops it.
   Status Rewrite(uint64_t pack);
+  void RewriteLater(uint64_t pack);
 
   Db& db_;
   // Serializes Commit, PutNow's pin and Discard: the refcount read-compute-write and the
@@ -154,7 +160,10 @@ class RocksChunkStore : public ChunkStore {
   std::mutex commit_mu_;
   // Chunks whose bytes an open txn relies on (PutNow): count of txns per hash.
   std::unordered_map<Hash, int, HashHasher> pins_;
-  std::unordered_map<uint64_t, bool> rewriting_;  // packs pack GC is rewriting now
+  // Pack GC copies up to half a pack per sparse pack: off the threads that commit (a
+  // snapshot delete runs on the D-Bus loop). Last member: stopped first. Queued rewrites
+  // are dropped at stop; the next start finds the packs still sparse.
+  TaskThreads gc_{1, TaskThreads::AtStop::kDrop, "pack GC"};
 };
 
 // Key in CF chunks marking chunk bytes that an earlier version wrote outside the WAL and that

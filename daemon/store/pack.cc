@@ -204,6 +204,18 @@ Result<std::optional<PackLoc>> LookupPacked(Db& db, const Hash& hash) {
   return loc;
 }
 
+Result<std::vector<uint64_t>> SparsePacks(Db& db) {
+  std::vector<uint64_t> sparse;
+  BS_RETURN_IF_ERROR(
+      db.ScanPrefix(Cf::kLocs, kPackRecordPrefix, [&](std::string_view k, std::string_view v) {
+        auto r = DecodePackRecord(v);
+        if (k.size() == kPackRecordPrefix.size() + 8 && r && r->live * 2 < r->total)
+          sparse.push_back(GetBe(k, kPackRecordPrefix.size(), 8));
+        return true;
+      }));
+  return sparse;
+}
+
 Status PackLedger::StageDrop(rocksdb::WriteBatch& b, const Hash& hash) {
   BS_ASSIGN_OR_RETURN(auto loc, LookupPacked(db_, hash));
   if (!loc) {

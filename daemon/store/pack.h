@@ -98,6 +98,9 @@ Result<std::vector<uint64_t>> PackFiles(Db& db);
 // The chunk's place, when its bytes are in a pack (else they are in CF chunks, or absent).
 Result<std::optional<PackLoc>> LookupPacked(Db& db, const Hash& hash);
 
+// The packs whose records say less than half their bytes are live.
+Result<std::vector<uint64_t>> SparsePacks(Db& db);
+
 // Pack bookkeeping of one commit, staged under the chunk store's lock.
 class PackLedger {
  public:

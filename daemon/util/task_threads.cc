@@ -40,13 +40,25 @@ void TaskThreads::Run() {
       if (queue_.empty()) return;  // stopping, and nothing (left) to run
       task = std::move(queue_.front());
       queue_.pop_front();
+      ++running_;
     }
     try {
       task();
     } catch (const std::exception& e) {
       spdlog::error("{} task failed: {}, ignoring", what_, e.what());
     }
+    task = nullptr;  // what it holds goes before anyone hears it is done
+    {
+      std::lock_guard lock(mu_);
+      --running_;
+    }
+    idle_cv_.notify_all();
   }
+}
+
+void TaskThreads::WaitIdle() {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [this] { return queue_.empty() && running_ == 0; });
 }
 
 }  // namespace blocksnap

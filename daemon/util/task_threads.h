@@ -27,6 +27,8 @@ class TaskThreads {
   TaskThreads& operator=(const TaskThreads&) = delete;
 
   void Post(std::function<void()> task);
+  // Blocks until no task is queued or running (tasks posted meanwhile included).
+  void WaitIdle();
 
  private:
   void Run();
@@ -35,7 +37,9 @@ class TaskThreads {
   const std::string what_;
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable idle_cv_;
   std::deque<std::function<void()>> queue_;
+  unsigned running_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -27,6 +27,7 @@ class ChunkStoreTest : public StoreTest {
     EXPECT_TRUE(store_->Commit(txn).ok());
     return h;
   }
+  void WaitMaintenance() override { store_->WaitMaintenance(); }
   // Reopens the database and the store (a restart; with no commit before it, a "crash").
   void Reopen() {
     store_.reset();
@@ -367,10 +368,12 @@ TEST_F(ChunkStoreTest, DeadPacksAreDeletedAndSparseOnesRewritten) {
   ASSERT_TRUE(store_->Commit(half).ok());
   EXPECT_EQ(*PackFiles(*db_), std::vector<uint64_t>{first});
   EXPECT_EQ(RecordOf(*db_, first)->live, 4 * 65536);
-  // Less than half: rewritten into a new pack holding the three live chunks.
+  // Less than half: rewritten (by pack GC, in the background) into a new pack holding the
+  // three live chunks.
   ChunkTxn more;
   store_->Release(more, hashes[4], 65536);
   ASSERT_TRUE(store_->Commit(more).ok());
+  store_->WaitMaintenance();
   auto files = PackFiles(*db_);
   ASSERT_EQ(files->size(), 1u);
   EXPECT_NE(files->front(), first);
@@ -392,6 +395,44 @@ TEST_F(ChunkStoreTest, DeadPacksAreDeletedAndSparseOnesRewritten) {
   EXPECT_EQ(info->freed_bytes, 3 * 65536u);
   EXPECT_TRUE(PackFiles(*db_)->empty());
   EXPECT_EQ(StoredChunks(), 0u);
+  ExpectPacksConsistent();
+}
+
+// A pack left sparse when the daemon stopped (its rewrite was still queued) is rewritten
+// by the next start's pack GC.
+TEST_F(ChunkStoreTest, SparsePackLeftByAnEarlierRunIsRewrittenAtStart) {
+  std::vector<std::string> data;
+  std::vector<Hash> hashes;
+  ChunkTxn txn;
+  for (int i = 0; i < 4; ++i) {
+    data.push_back(Pattern(65536, 15, i));
+    hashes.push_back(Sha256(data.back()));
+    ASSERT_TRUE(store_->PutNow(txn, hashes.back(), Bytes(data.back())).ok());
+  }
+  ASSERT_TRUE(store_->Commit(txn).ok());
+  const uint64_t first = PackFiles(*db_)->front();
+  store_.reset();
+  // What a commit dropping three of the four chunks writes (without running any GC).
+  rocksdb::WriteBatch b;
+  PackLedger ledger(*db_);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(ledger.StageDrop(b, hashes[i]).ok());
+    b.Delete(db_->cf(Cf::kRefs), HashBytes(hashes[i]));
+  }
+  std::vector<uint64_t> dead, sparse;
+  ASSERT_TRUE(ledger.Stage(b, &dead, &sparse).ok());
+  EXPECT_EQ(sparse, std::vector<uint64_t>{first});
+  ASSERT_TRUE(db_->Write(b).ok());
+  Reopen();
+  store_->WaitMaintenance();
+  auto files = PackFiles(*db_);
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_NE(files->front(), first);
+  EXPECT_EQ(RecordOf(*db_, files->front())->live, 65536);
+  EXPECT_EQ(RecordOf(*db_, files->front())->total, 65536);
+  std::string out;
+  ASSERT_TRUE(store_->Get(hashes[3], &out).ok());
+  EXPECT_EQ(out, data[3]);
   ExpectPacksConsistent();
 }
 

@@ -201,9 +201,14 @@ class StoreTest : public ::testing::Test {
     EXPECT_EQ(st->stored_bytes, bytes);
   }
 
+  // Lets background pack GC finish (its steps are atomic, not the pair "new file, old file").
+  virtual void WaitMaintenance() {
+    if (mgr_) mgr_->store().WaitMaintenance();
+  }
   // Every pack file has a record whose live bytes are those of the chunks placed in it, and
   // every record has its file; no orphan mark is left.
   void ExpectPacksConsistent() {
+    WaitMaintenance();
     std::map<uint64_t, int64_t> live;
     for (auto& [k, v] : Scan(Cf::kLocs))
       if (k.size() == kHashSize)
