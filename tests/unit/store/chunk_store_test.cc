@@ -33,6 +33,19 @@ class ChunkStoreTest : public StoreTest {
     return h;
   }
   void WaitMaintenance() override { store_->WaitMaintenance(); }
+  // Stores n distinct 64 KiB chunks in one commit (so one pack); returns bytes and hashes.
+  std::pair<std::vector<std::string>, std::vector<Hash>> StoreInOnePack(int n, uint64_t seed) {
+    std::vector<std::string> data;
+    std::vector<Hash> hashes;
+    ChunkTxn txn;
+    for (int i = 0; i < n; ++i) {
+      data.push_back(Pattern(65536, seed, static_cast<uint64_t>(i)));
+      hashes.push_back(Sha256(data.back()));
+      EXPECT_TRUE(store_->PutNow(txn, hashes.back(), Bytes(data.back())).ok());
+    }
+    EXPECT_TRUE(store_->Commit(txn).ok());
+    return {data, hashes};
+  }
   // Reopens the database and the store (a restart; with no commit before it, a "crash").
   void Reopen() {
     store_.reset();
@@ -357,15 +370,7 @@ TEST_F(ChunkStoreTest, DiscardDropsWhatOnlyTheTxnKept) {
 // A pack whose chunks all die is deleted as a file; one left less than half live is
 // rewritten: its live chunks move to a new pack, readable as before, and the old file goes.
 TEST_F(ChunkStoreTest, DeadPacksAreDeletedAndSparseOnesRewritten) {
-  std::vector<std::string> data;
-  std::vector<Hash> hashes;
-  ChunkTxn txn;
-  for (int i = 0; i < 8; ++i) {
-    data.push_back(Pattern(65536, 11, i));
-    hashes.push_back(Sha256(data.back()));
-    ASSERT_TRUE(store_->PutNow(txn, hashes.back(), Bytes(data.back())).ok());
-  }
-  ASSERT_TRUE(store_->Commit(txn).ok());
+  auto [data, hashes] = StoreInOnePack(8, 11);
   const uint64_t first = PackFiles(*db_)->front();
   // Half dead: not sparse yet.
   ChunkTxn half;
@@ -406,15 +411,7 @@ TEST_F(ChunkStoreTest, DeadPacksAreDeletedAndSparseOnesRewritten) {
 // A pack left sparse when the daemon stopped (its rewrite was still queued) is rewritten
 // by the next start's pack GC.
 TEST_F(ChunkStoreTest, SparsePackLeftByAnEarlierRunIsRewrittenAtStart) {
-  std::vector<std::string> data;
-  std::vector<Hash> hashes;
-  ChunkTxn txn;
-  for (int i = 0; i < 4; ++i) {
-    data.push_back(Pattern(65536, 15, i));
-    hashes.push_back(Sha256(data.back()));
-    ASSERT_TRUE(store_->PutNow(txn, hashes.back(), Bytes(data.back())).ok());
-  }
-  ASSERT_TRUE(store_->Commit(txn).ok());
+  auto [data, hashes] = StoreInOnePack(4, 15);
   const uint64_t first = PackFiles(*db_)->front();
   store_.reset();
   // What a commit dropping three of the four chunks writes (without running any GC).
