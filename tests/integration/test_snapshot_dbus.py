@@ -22,21 +22,26 @@ def busctl_json(address, method, signature="", *args):
     return json.loads(p.stdout)["data"] if p.stdout.strip() else None
 
 
+def expect_signal(mon, member, *strings):
+    """Waits for the Manager signal `member` and checks its string arguments, in order."""
+    mon.wait_for(lambda line: f"member={member}" in line)
+    assert mon.next_lines(len(strings)) == [f'   string "{v}"' for v in strings]
+
+
+def expect_lifecycle_signals(mon, snap_id, volume):
+    expect_signal(mon, "SnapshotCreated", snap_id, volume, "pending")
+    expect_signal(mon, "SnapshotCompleted", snap_id, volume, "completed")
+
+
 def test_snapshot_signals_on_the_bus(bus_daemon):  # noqa: F811
     create_volume(bus_daemon, "v", 16 * MiB)
     write(bus_daemon, "v", [(0, os.urandom(MiB))])
     mon = Monitor(bus_daemon.bus, "type='signal',interface='org.blocksnap1.Manager'")
     try:
         snap_id = bus_daemon.ctl("snapshot", "create", "v", "--wait").stdout.strip()
-        mon.wait_for(lambda line: "member=SnapshotCreated" in line)
-        assert mon.next_lines(3) == [f'   string "{snap_id}"', '   string "v"',
-                                     '   string "pending"']
-        mon.wait_for(lambda line: "member=SnapshotCompleted" in line)
-        assert mon.next_lines(3) == [f'   string "{snap_id}"', '   string "v"',
-                                     '   string "completed"']
+        expect_lifecycle_signals(mon, snap_id, "v")
         bus_daemon.ctl("snapshot", "delete", snap_id)
-        mon.wait_for(lambda line: "member=SnapshotRemoved" in line)
-        assert mon.next_lines(1) == [f'   string "{snap_id}"']
+        expect_signal(mon, "SnapshotRemoved", snap_id)
     finally:
         mon.close()
 
@@ -137,15 +142,9 @@ def test_scheduler_snapshots_are_signalled_too(daemon_factory, session_bus, tmp_
     mon = Monitor(session_bus, "type='signal',interface='org.blocksnap1.Manager'")
     try:
         [first] = set_time(d, "2026-01-05T03:00:00Z")
-        mon.wait_for(lambda line: "member=SnapshotCreated" in line)
-        assert mon.next_lines(3) == [f'   string "{first["Snapshot"]}"', '   string "db"',
-                                     '   string "pending"']
-        mon.wait_for(lambda line: "member=SnapshotCompleted" in line)
-        assert mon.next_lines(3) == [f'   string "{first["Snapshot"]}"', '   string "db"',
-                                     '   string "completed"']
+        expect_lifecycle_signals(mon, first["Snapshot"], "db")
         actions = set_time(d, "2026-01-06T03:00:00Z")  # count 1: the first one goes
         assert [a["Kind"] for a in actions] == ["create", "delete"]
-        mon.wait_for(lambda line: "member=SnapshotRemoved" in line)
-        assert mon.next_lines(1) == [f'   string "{first["Snapshot"]}"']
+        expect_signal(mon, "SnapshotRemoved", first["Snapshot"])
     finally:
         mon.close()
