@@ -230,21 +230,33 @@ Status SnapshotJob::CopyChunk(uint64_t chunk) {
 }
 
 Status SnapshotJob::Flush(bool final) {
-  BS_RETURN_IF_ERROR(WaitCommit());
-  if (options_.stop_after_flushes && flushes_ >= options_.stop_after_flushes) {
+  if (final) BS_RETURN_IF_ERROR(WaitCommit());
+  InFlight& slot = in_flight_[next_slot_];
+  // The slot's previous commit is the oldest one running; once it is done its txn is
+  // empty (the commit cleared it, or Fail discarded it).
+  if (slot.commit.valid()) BS_RETURN_IF_ERROR(slot.commit.get());
+  if (options_.stop_after_flushes) {
+    // Tests count commits exactly: nothing runs in the background in this mode.
+    BS_RETURN_IF_ERROR(WaitCommit());
+  }
+  if (options_.stop_after_flushes && flushes_.load() >= options_.stop_after_flushes) {
     cancel_.store(true);  // tests: "die" here, with nothing more committed
     return Status(Code::kInternal, "cancelled");
   }
   if (final) return Commit(txn_, /*final=*/true);
-  // committing_ is empty (its commit cleared it, or Fail discarded it): swap the batches.
-  txn_.Swap(committing_);
-  commit_ = std::async(std::launch::async, [this] { return Commit(committing_, false); });
+  txn_.Swap(slot.txn);
+  next_slot_ = (next_slot_ + 1) % kCommitsInFlight;
+  slot.commit = std::async(std::launch::async, [this, &slot] { return Commit(slot.txn, false); });
   return Status::Ok();
 }
 
 Status SnapshotJob::WaitCommit() {
-  if (!commit_.valid()) return Status::Ok();
-  return commit_.get();
+  Status first;
+  for (InFlight& slot : in_flight_) {
+    if (!slot.commit.valid()) continue;
+    if (Status st = slot.commit.get(); first.ok()) first = st;
+  }
+  return first;
 }
 
 Status SnapshotJob::Commit(ChunkTxn& txn, bool final) {
@@ -299,9 +311,12 @@ void SnapshotJob::Fail(const Status& why) {
     return complain("restoring dirty chunks", st);
   // Unreferenced chunk bytes this job wrote since its last commit go (else: next start).
   (void)WaitCommit();  // Run has collected it already, unless it never ran
-  for (ChunkTxn* t : {&committing_, &txn_})
-    if (Status st = store_.Discard(*t); !st.ok())
+  auto discard = [&](ChunkTxn& t) {
+    if (Status st = store_.Discard(t); !st.ok())
       spdlog::warn("snapshot {}: deleting its uncommitted chunks: {}, ignoring", id, st.message());
+  };
+  for (InFlight& slot : in_flight_) discard(slot.txn);
+  discard(txn_);
   auto dropped =
       StageDropVersion(map_, store_, txn_, volume_->id(), record_.version, volume_->chunk_size());
   if (!dropped.ok()) {

@@ -10,6 +10,7 @@
 // released, the record becomes `error` and the frozen chunks become dirty again.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -30,8 +31,8 @@ namespace blocksnap {
 
 struct SnapshotJobOptions {
   // Commit staged chunks once they hold this many bytes. Each commit writes its new chunks
-  // as one pack (one table file): bigger means fewer files; the job holds twice this much
-  // (one batch staged while the previous one commits).
+  // as one pack (one table file): bigger means fewer files. The job holds up to
+  // (1 + kCommitsInFlight) times this much: one batch staged while the earlier ones commit.
   uint64_t flush_bytes = 64 << 20;
   bool hold_sweep = false;          // tests: serve copy-before-write only, until Release()
   uint64_t stop_after_flushes = 0;  // tests: simulate a crash after this many commits (0: never)
@@ -79,11 +80,13 @@ class SnapshotJob {
   Status Sweep();
   Status ServeQueue();
   Status CopyChunk(uint64_t chunk);
-  // Commits the staged batch: the final one synchronously; others in the background, one at
-  // a time, while the worker goes on reading and hashing (the commit waits for the memtable
-  // flush that makes the batch's chunk bytes durable).
+  // Commits the staged batch: the final one synchronously, after every earlier one; others
+  // in the background while the worker goes on reading and hashing. Up to kCommitsInFlight
+  // run at once: a commit compresses its pack on one core, so with two the compression of
+  // one overlaps the other's and the worker's hashing (full snapshot of compressible data:
+  // issue 8, docs/BENCHMARKS.md).
   Status Flush(bool final);
-  // Waits for the background commit, if any; its status.
+  // Waits for every background commit; the first failure among them.
   Status WaitCommit();
   Status Commit(ChunkTxn& txn, bool final);
   void Fail(const Status& why);
@@ -116,12 +119,17 @@ class SnapshotJob {
   std::atomic<bool> needs_recovery_{false};
 
   // Worker-only state.
+  static constexpr size_t kCommitsInFlight = 2;
+  struct InFlight {
+    ChunkTxn txn;                // the batch this background commit applies
+    std::future<Status> commit;  // that commit, while it runs
+  };
   ChunkTxn txn_;
-  ChunkTxn committing_;         // the batch the background commit applies
-  std::future<Status> commit_;  // that commit, while it runs
+  std::array<InFlight, kCommitsInFlight> in_flight_;
+  size_t next_slot_ = 0;  // the slot the next background commit uses (round robin)
   std::string buffer_;
   std::vector<WaitingWrite> serving_;  // the batch of queue_ being served (capacity reused)
-  uint64_t flushes_ = 0;
+  std::atomic<uint64_t> flushes_{0};   // commits done (background ones count from their threads)
 
   std::thread worker_;
 };

@@ -1,5 +1,6 @@
 #include <sys/stat.h>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 
 #include <thread>
@@ -358,6 +359,44 @@ TEST_F(SnapshotTest, RescanFindsChangedChunksWhenDirtyStateIsLost) {
   EXPECT_EQ(s2.chunks, 3u);
   EXPECT_EQ(Dump(s2), Image(*v));
   EXPECT_NE(Dump(s1), Image(*v));
+  ExpectConsistent();
+}
+
+// flush_bytes 1 commits after every chunk, so several commits run in the background at
+// once; one of them failing must fail the snapshot cleanly, whatever the others did.
+TEST_F(SnapshotTest, FailedBackgroundCommitFailsTheSnapshotAndLosesNothing) {
+  SnapshotManagerOptions opts;
+  opts.job.flush_bytes = 1;
+  mgr_.reset();
+  OpenManager(opts);
+  auto v = AttachNew(1, 4 * kMiB, kChunk);
+  for (uint64_t c = 0; c < 40; ++c) WritePattern(*v, c, 1);
+  auto s1 = Snap(*v);
+  EXPECT_EQ(s1.chunks, 40u);
+  const std::string image1 = Image(*v);
+  EXPECT_EQ(Dump(s1), image1);
+  for (uint64_t c = 10; c < 30; ++c) WritePattern(*v, c, 2);
+
+  // Pack files cannot be written: a regular file where their directory goes.
+  const std::filesystem::path ingest = db_->ingest_dir();
+  std::filesystem::remove_all(ingest);
+  { std::ofstream(ingest) << "in the way"; }
+  auto r = mgr_->Create(v->id(), {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  auto failed = mgr_->Wait(r->IdString());
+  ASSERT_TRUE(failed.ok()) << failed.status().message();
+  EXPECT_EQ(failed->state, "error");
+  EXPECT_NE(failed->error.find(ingest.string()), std::string::npos) << failed->error;
+  EXPECT_EQ(StoredChunks(), 40u);
+  EXPECT_EQ(Dump(s1), image1);  // the first snapshot is untouched
+  ExpectConsistent();
+
+  // The changed chunks are dirty again: the next snapshot stores exactly them.
+  std::filesystem::remove(ingest);
+  auto s3 = Snap(*v);
+  EXPECT_EQ(s3.chunks, 20u);
+  EXPECT_EQ(s3.added_bytes, 20 * kChunk);
+  EXPECT_EQ(Dump(s3), Image(*v));
   ExpectConsistent();
 }
 
