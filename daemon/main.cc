@@ -300,7 +300,8 @@ int main(int argc, char** argv) {
                     ->check(CLI::IsMember({"auto", "system", "user", "none"}));
   auto* f_level = app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
                       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  auto* f_threads = app.add_option("--io-threads", io_threads, "NBD event loops (0 = per core)");
+  auto* f_threads =
+      app.add_option("--io-threads", io_threads, "NBD event loops (0 = two per core)");
   bool debug_no_tracking = false;
   app.add_flag("--debug-no-tracking", debug_no_tracking,
                "Benchmarks only: serve volumes without dirty tracking; snapshots are refused");

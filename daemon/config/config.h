@@ -33,7 +33,7 @@ struct Config {
   std::vector<std::string> listen;  // NBD TCP "HOST:PORT" ("" list = none)
   std::string bus = "auto";         // auto | system | user | none
   std::string log_level = "info";   // trace | debug | info | warn | error
-  unsigned io_threads = 0;          // 0 = one per core
+  unsigned io_threads = 0;          // 0 = two per core
   unsigned max_connections = 256;
   unsigned handshake_timeout_s = 10;  // an NBD client must finish its handshake within this
   uint64_t inline_write_max = 1 << 20;

@@ -1,4 +1,4 @@
-// NbdServer: serves every volume over NBD on io_uring event loops (one per core by default).
+// NbdServer: serves every volume over NBD on io_uring event loops (two per core by default).
 //
 // Listens on TCP addresses, a unix socket and sockets inherited from systemd; loop 0
 // accepts and hands each connection to a loop round-robin, which then owns its socket and
@@ -33,7 +33,7 @@ struct NbdServerOptions {
   std::vector<std::string> listen;  // "HOST:PORT", "[::1]:PORT"
   std::string unix_path;            // "" = no unix socket
   std::vector<int> inherited_fds;   // listening sockets from systemd; the server owns them
-  unsigned threads = 0;             // 0 = one per core
+  unsigned threads = 0;             // 0 = two per core
   size_t max_connections = 256;
   std::chrono::seconds handshake_timeout{10};
   // Writes up to this size are written inline on the loop thread (io/volume_export.h).

@@ -20,6 +20,13 @@ alignas(4096) const uint8_t kZeroBuf[kZeroBufSize] = {};
 // Upper bound of extents per BLOCK_STATUS answer; the client asks again for the rest.
 constexpr size_t kMaxExtents = 1024;
 
+// Reads at least this large are copied by an io_uring worker thread (IOSQE_ASYNC), even
+// from the page cache: the copy of one large read then overlaps the loop's sends and other
+// requests, as a thread-per-request server spreads one connection over the cores. 1 MiB
+// sequential reads, one connection: +5-7% on tmpfs and ext4 (docs/BENCHMARKS.md). Below,
+// the hand-off (two context switches) costs more than the copy it moves.
+constexpr uint64_t kOffloadReadMin = 256 << 10;
+
 bool NotSupported(int res) {
   return res == -EOPNOTSUPP || res == -ENOTSUP;
 }
@@ -150,7 +157,8 @@ void VolumeExport::FileOp::Proceed(int res) noexcept {
 }
 
 void VolumeExport::Issue(FileOp& op) noexcept {
-  if (op.stage == Stage::kRead && inline_reads_) {
+  const bool offload = op.stage == Stage::kRead && op.length - op.pos >= kOffloadReadMin;
+  if (op.stage == Stage::kRead && inline_reads_ && !offload) {
     // The ring would hand this read to a worker thread that then blocks exactly as this
     // thread does (see CanReadNowait); skipping the hand-off saves two context switches.
     ssize_t n =
@@ -175,6 +183,7 @@ void VolumeExport::Issue(FileOp& op) noexcept {
   switch (op.stage) {
     case Stage::kRead:
       io_uring_prep_read(sqe, fd, op.buf + op.pos, unsigned(left), off);
+      if (offload) sqe->flags |= IOSQE_ASYNC;
       break;
     case Stage::kWrite:
       io_uring_prep_write(sqe, fd, op.buf + op.pos, unsigned(left), off);
