@@ -31,8 +31,8 @@ namespace blocksnap {
 
 struct SnapshotJobOptions {
   // Commit staged chunks once they hold this many bytes. Each commit writes its new chunks
-  // as one pack (one table file): bigger means fewer files. The job holds up to
-  // (1 + kCommitsInFlight) times this much: one batch staged while the earlier ones commit.
+  // as one pack (one table file): bigger means fewer files. The job holds up to three times
+  // this much: one batch staged while two earlier ones commit (SnapshotJob::Flush).
   uint64_t flush_bytes = 64 << 20;
   bool hold_sweep = false;          // tests: serve copy-before-write only, until Release()
   uint64_t stop_after_flushes = 0;  // tests: simulate a crash after this many commits (0: never)
