@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import fio_jobs  # noqa: E402
@@ -149,13 +150,19 @@ def main():
     report += [f"| {k} | {v} |" for k, v in info.items()]
     report.append("")
     figures = 0
+    started = time.monotonic()
     for section in SECTIONS:
         if args.only and not any(section.__name__.startswith(o) for o in args.only):
             continue
         print(f"== {section.__doc__.splitlines()[0]}", flush=True)
+        t = time.monotonic()
         figures += section(args, storages, report)
+        print(f"   ({section.__name__}: {time.monotonic() - t:.0f} s)", flush=True)
+    took = time.monotonic() - started
+    report.append(f"The whole run took {took / 60:.1f} minutes.")
+    report.append("")
     pathlib.Path(args.out).write_text("\n".join(report) + "\n")
-    print(f"wrote {args.out}: {figures} measurements")
+    print(f"wrote {args.out}: {figures} measurements in {took:.0f} s")
     return 0 if figures else 1
 
 
