@@ -29,6 +29,7 @@ class Figures:
     mbps: float
     p99_us: float
     client_cpu: float = 0.0  # fio's own CPU, usr + sys, in % of one core
+    server_cpu_us: float = 0.0  # the server's CPU per I/O (filled in by the caller)
 
 
 def run_fio(uri, job, size, runtime, conns=1):
