@@ -131,7 +131,6 @@ void SnapshotJob::Finish() {
 }
 
 Status SnapshotJob::Sweep() {
-  buffer_.resize(volume_->chunk_size());
   const Status cancelled(Code::kInternal, "cancelled");
   {
     std::unique_lock lock(mu_);
@@ -143,6 +142,9 @@ Status SnapshotJob::Sweep() {
     }
   }
   const AtomicBitmap& frozen = *frozen_.bits;
+  const size_t batch_max =
+      std::clamp<size_t>(kSweepBatchBytes / volume_->chunk_size(), 2, kSweepBatchMaxChunks);
+  batch_.clear();
   for (uint64_t w = 0; w < frozen.words(); ++w) {
     for (uint64_t bits = frozen.Word(w); bits; bits &= bits - 1) {
       if (cancel_.load(std::memory_order_relaxed)) return cancelled;
@@ -150,10 +152,11 @@ Status SnapshotJob::Sweep() {
       if (queued_.load(std::memory_order_acquire)) BS_RETURN_IF_ERROR(ServeQueue());
       uint64_t c = w * 64 + static_cast<uint64_t>(__builtin_ctzll(bits));
       if (copied_.Test(c)) continue;
-      BS_RETURN_IF_ERROR(CopyChunk(c));
-      if (txn_.staged_bytes() >= options_.flush_bytes) BS_RETURN_IF_ERROR(Flush(/*final=*/false));
+      batch_.push_back(c);
+      if (batch_.size() == batch_max) BS_RETURN_IF_ERROR(CopyBatch());
     }
   }
+  if (!batch_.empty()) BS_RETURN_IF_ERROR(CopyBatch());
   // Every frozen chunk is copied; serve the stragglers and close the queue so later writers
   // go straight to the dirty tracker.
   for (;;) {
@@ -192,14 +195,13 @@ Status SnapshotJob::ServeQueue() {
   return st;
 }
 
-Status SnapshotJob::CopyChunk(uint64_t chunk) {
+Result<uint64_t> SnapshotJob::ReadChunk(uint64_t chunk, uint8_t* dst) {
   const uint64_t cs = volume_->chunk_size();
   const uint64_t off = chunk * cs;
   const uint64_t len = std::min(cs, volume_->size() - off);
   uint64_t done = 0;
   while (done < len) {
-    ssize_t n =
-        ::pread(volume_->fd(), buffer_.data() + done, len - done, static_cast<off_t>(off + done));
+    ssize_t n = ::pread(volume_->fd(), dst + done, len - done, static_cast<off_t>(off + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0)
       return FromErrno(errno,
@@ -208,10 +210,62 @@ Status SnapshotJob::CopyChunk(uint64_t chunk) {
     done += static_cast<uint64_t>(n);
   }
   // The tail past the volume's end (or the file's) is zero: every stored chunk is cs bytes.
-  std::memset(buffer_.data() + done, 0, cs - done);
-  std::span data(reinterpret_cast<const uint8_t*>(buffer_.data()), cs);
-  const MapValue value = IsAllZero(data) ? MapValue::Zero() : MapValue::Of(Sha256(data));
+  std::memset(dst + done, 0, cs - done);
+  return len;
+}
 
+namespace {
+MapValue ValueOf(std::span<const uint8_t> data) {
+  return IsAllZero(data) ? MapValue::Zero() : MapValue::Of(Sha256(data));
+}
+}  // namespace
+
+Status SnapshotJob::CopyChunk(uint64_t chunk) {
+  buffer_.resize(volume_->chunk_size());
+  auto* dst = reinterpret_cast<uint8_t*>(buffer_.data());
+  BS_ASSIGN_OR_RETURN(const uint64_t len, ReadChunk(chunk, dst));
+  std::span<const uint8_t> data(dst, buffer_.size());
+  return StageChunk(chunk, len, data, ValueOf(data));
+}
+
+Status SnapshotJob::CopyBatch() {
+  const uint64_t cs = volume_->chunk_size();
+  const size_t n = batch_.size();
+  batch_buffer_.resize(n * cs);
+  batch_values_.resize(n);
+  batch_lens_.assign(n, 0);
+  auto* base = reinterpret_cast<uint8_t*>(batch_buffer_.data());
+  auto data = [&](size_t i) { return std::span<const uint8_t>(base + i * cs, cs); };
+  // A chunk copied by copy-before-write meanwhile is left out (its length stays 0). Its
+  // writer may have written since: whatever this batch read of it is not staged.
+  auto serve = [&]() -> Status {
+    return queued_.load(std::memory_order_acquire) ? ServeQueue() : Status::Ok();
+  };
+  for (size_t i = 0; i < n; ++i) {
+    BS_RETURN_IF_ERROR(serve());
+    if (copied_.Test(batch_[i])) continue;
+    BS_ASSIGN_OR_RETURN(batch_lens_[i], ReadChunk(batch_[i], base + i * cs));
+  }
+  auto hash = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i)
+      if (batch_lens_[i] != 0) batch_values_[i] = ValueOf(data(i));
+  };
+  const size_t half = n / 2;
+  hasher_.Post([&] { hash(half, n); });
+  hash(0, half);
+  hasher_.WaitIdle();
+  for (size_t i = 0; i < n; ++i) {
+    BS_RETURN_IF_ERROR(serve());
+    if (batch_lens_[i] == 0 || copied_.Test(batch_[i])) continue;
+    BS_RETURN_IF_ERROR(StageChunk(batch_[i], batch_lens_[i], data(i), batch_values_[i]));
+    if (txn_.staged_bytes() >= options_.flush_bytes) BS_RETURN_IF_ERROR(Flush(/*final=*/false));
+  }
+  batch_.clear();
+  return Status::Ok();
+}
+
+Status SnapshotJob::StageChunk(uint64_t chunk, uint64_t len, std::span<const uint8_t> data,
+                               const MapValue& value) {
   // Write an entry only when the chunk differs from what this version would read without one.
   SnapshotRecord& r = record_;
   BS_ASSIGN_OR_RETURN(auto prev, map_.Lookup(volume_->id(), chunk, r.version - 1));

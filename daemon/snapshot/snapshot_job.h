@@ -17,6 +17,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "snapshot/snapshot_record.h"
 #include "store/block_map.h"
 #include "store/chunk_store.h"
+#include "util/task_threads.h"
 #include "volume/dirty_tracker.h"
 #include "volume/volume.h"
 
@@ -79,7 +81,18 @@ class SnapshotJob {
   void Run();
   Status Sweep();
   Status ServeQueue();
+  // Copy-before-write of one chunk: read, hash, stage.
   Status CopyChunk(uint64_t chunk);
+  // The sweep's copy of batch_: every chunk read, then hashed by this thread and hasher_
+  // (half each: SHA-256 is most of the worker's CPU), then staged in order. Queued
+  // copy-before-write is served between reads and between stagings, so a writer waits for
+  // at most one chunk and the hashing of one batch.
+  Status CopyBatch();
+  // Reads the chunk into dst (chunk_size bytes; zeros past the volume's end); its length.
+  Result<uint64_t> ReadChunk(uint64_t chunk, uint8_t* dst);
+  // Stages the chunk's map entry and bytes unless the previous version reads the same.
+  Status StageChunk(uint64_t chunk, uint64_t len, std::span<const uint8_t> data,
+                    const MapValue& value);
   // Commits the staged batch: the final one synchronously, after every earlier one; others
   // in the background while the worker goes on reading and hashing. Up to kCommitsInFlight
   // run at once: a commit compresses its pack on one core, so with two the compression of
@@ -127,11 +140,21 @@ class SnapshotJob {
   ChunkTxn txn_;
   std::array<InFlight, kCommitsInFlight> in_flight_;
   size_t next_slot_ = 0;  // the slot the next background commit uses (round robin)
-  std::string buffer_;
+  std::string buffer_;    // CopyChunk's chunk
+  // The sweep's batches: about kSweepBatchBytes of chunks, at least 2 (one per hashing
+  // thread), at most kSweepBatchMaxChunks.
+  static constexpr uint64_t kSweepBatchBytes = 1 << 20;
+  static constexpr size_t kSweepBatchMaxChunks = 16;
+  std::vector<uint64_t> batch_;       // the chunks
+  std::vector<uint64_t> batch_lens_;  // their lengths; 0: copy-before-write took it
+  std::vector<MapValue> batch_values_;
+  std::string batch_buffer_;           // their bytes, chunk after chunk
   std::vector<WaitingWrite> serving_;  // the batch of queue_ being served (capacity reused)
   std::atomic<uint64_t> flushes_{0};   // commits done (background ones count from their threads)
 
   std::thread worker_;
+  // Hashes half of each sweep batch. Last member: its thread stops first.
+  TaskThreads hasher_{1, TaskThreads::AtStop::kDrain, "snapshot hashing"};
 };
 
 }  // namespace blocksnap
