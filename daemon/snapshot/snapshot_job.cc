@@ -142,6 +142,8 @@ Status SnapshotJob::Sweep() {
     }
   }
   const AtomicBitmap& frozen = *frozen_.bits;
+  if (!hasher_)
+    hasher_ = std::make_unique<TaskThreads>(1, TaskThreads::AtStop::kDrain, "snapshot hashing");
   const size_t batch_max =
       std::clamp<size_t>(kSweepBatchBytes / volume_->chunk_size(), 2, kSweepBatchMaxChunks);
   batch_.clear();
@@ -251,9 +253,9 @@ Status SnapshotJob::CopyBatch() {
       if (batch_lens_[i] != 0) batch_values_[i] = ValueOf(data(i));
   };
   const size_t half = n / 2;
-  hasher_.Post([&] { hash(half, n); });
+  hasher_->Post([&] { hash(half, n); });
   hash(0, half);
-  hasher_.WaitIdle();
+  hasher_->WaitIdle();
   for (size_t i = 0; i < n; ++i) {
     BS_RETURN_IF_ERROR(serve());
     if (batch_lens_[i] == 0 || copied_.Test(batch_[i])) continue;

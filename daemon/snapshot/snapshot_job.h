@@ -152,9 +152,12 @@ class SnapshotJob {
   std::vector<WaitingWrite> serving_;  // the batch of queue_ being served (capacity reused)
   std::atomic<uint64_t> flushes_{0};   // commits done (background ones count from their threads)
 
+  // Hashes half of each sweep batch; made by the worker when its sweep starts, not here:
+  // the job is made while writes are held for the snapshot instant, and starting a thread
+  // would lengthen that pause.
+  std::unique_ptr<TaskThreads> hasher_;
+
   std::thread worker_;
-  // Hashes half of each sweep batch. Last member: its thread stops first.
-  TaskThreads hasher_{1, TaskThreads::AtStop::kDrain, "snapshot hashing"};
 };
 
 }  // namespace blocksnap
