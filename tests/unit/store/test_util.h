@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -52,8 +53,11 @@ class StoreTest : public ::testing::Test {
                                      ? std::filesystem::path("/dev/shm")
                                      : std::filesystem::temp_directory_path();
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = base / ("bs-store-" + std::to_string(::getpid()) + "-" + info->test_suite_name() + "-" +
-                   info->name());
+    // Parameterized tests are named "Seeds/ModelTest", "RandomHistory/1": without the
+    // slashes, so that TearDown removes the whole directory and not just its last level.
+    std::string name = std::string(info->test_suite_name()) + "-" + info->name();
+    std::replace(name.begin(), name.end(), '/', '_');
+    dir_ = base / ("bs-store-" + std::to_string(::getpid()) + "-" + name);
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_ / "volumes");
     OpenDb();
