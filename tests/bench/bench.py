@@ -106,23 +106,21 @@ def io_section(args, storages, report):
                   "the same figure.\n")
     for storage_name, servers, jobs, conn_counts, results in rows:
         peer_names = [s.name for s in servers if s.name != "blocksnapd"]
+        cells = [(job, conns) for job in jobs for conns in conn_counts]
+
+        def fig(name, cell):
+            return results[(name, cell[0].name, cell[1])]
+
+        def iops_peer(b, f):
+            ratio = b.iops / f.iops if f.iops else float("nan")
+            return f"{f.iops:.0f} | {f.p99_us:.0f} | {ratio:.2f}×"
+
         report.append(f"### on {storage_name}\n")
-        header = "| job | conns | blocksnapd IOPS | MB/s | p99 µs | fio CPU % |"
-        sep = "|---|---|---|---|---|---|"
-        for p in peer_names:
-            header += f" {p} IOPS | p99 µs | ratio |"
-            sep += "---|---|---|"
-        report += [header, sep]
-        for job in jobs:
-            for conns in conn_counts:
-                b = results[("blocksnapd", job.name, conns)]
-                line = (f"| {job.name} | {conns} | {b.iops:.0f} | {b.mbps:.1f} | {b.p99_us:.0f} "
-                        f"| {b.client_cpu:.0f} |")
-                for p in peer_names:
-                    f = results[(p, job.name, conns)]
-                    ratio = b.iops / f.iops if f.iops else float("nan")
-                    line += f" {f.iops:.0f} | {f.p99_us:.0f} | {ratio:.2f}× |"
-                report.append(line)
+        report += peer_table(cells, peer_names, fig,
+                             "blocksnapd IOPS | MB/s | p99 µs | fio CPU %",
+                             lambda b: f"{b.iops:.0f} | {b.mbps:.1f} | {b.p99_us:.0f} "
+                                       f"| {b.client_cpu:.0f}",
+                             "IOPS | p99 µs | ratio", iops_peer)
         report.append("")
         # When fio is the bottleneck every server lands near the same IOPS; the CPU each
         # server spent per request still tells them apart.
@@ -130,22 +128,31 @@ def io_section(args, storages, report):
                       "time of the server process, as the kernel accounts it (on loopback part "
                       "of each side's TCP work runs in the other's context, alike for every "
                       "server). Ratio = blocksnapd / peer: below 1, blocksnapd spent less.\n")
-        header = "| job | conns | blocksnapd µs |"
-        sep = "|---|---|---|"
-        for p in peer_names:
-            header += f" {p} µs | ratio |"
-            sep += "---|---|"
-        report += [header, sep]
-        for job in jobs:
-            for conns in conn_counts:
-                b = results[("blocksnapd", job.name, conns)].server_cpu_us
-                line = f"| {job.name} | {conns} | {b:.1f} |"
-                for p in peer_names:
-                    f = results[(p, job.name, conns)].server_cpu_us
-                    line += f" {f:.1f} | {b / f if f else float('nan'):.2f} |"
-                report.append(line)
+
+        def cpu_peer(b, f):
+            b, f = b.server_cpu_us, f.server_cpu_us
+            return f"{f:.1f} | {b / f if f else float('nan'):.2f}"
+
+        report += peer_table(cells, peer_names, fig, "blocksnapd µs",
+                             lambda b: f"{b.server_cpu_us:.1f}", "µs | ratio", cpu_peer)
         report.append("")
     return sum(len(r[4]) for r in rows)
+
+
+def peer_table(cells, peer_names, fig, own_head, own, peer_head, peer):
+    """Markdown rows: one per (job, conns) cell; blocksnapd's columns, then each peer's.
+    own(b) and peer(b, f) return " | "-joined cells for blocksnapd's figures b and a peer's f."""
+    width = lambda head: head.count("|") + 1  # noqa: E731
+    header = f"| job | conns | {own_head} |" + "".join(
+        f" {p} {peer_head} |" for p in peer_names)
+    sep = "|---|---|" + "---|" * width(own_head) + "---|" * width(peer_head) * len(peer_names)
+    lines = [header, sep]
+    for cell in cells:
+        b = fig("blocksnapd", cell)
+        line = f"| {cell[0].name} | {cell[1]} | {own(b)} |"
+        line += "".join(f" {peer(b, fig(p, cell))} |" for p in peer_names)
+        lines.append(line)
+    return lines
 
 
 def server_pid(server):
