@@ -10,14 +10,10 @@
 namespace blocksnap {
 namespace {
 
-struct RestoreUserdata {
-  BusContext* ctx;
-};
-
 // CreateVolumeFromSnapshot(s name, s snapshot, t size, a{ss} tags, b hydrate) -> (o path, s id)
 int CreateVolumeFromSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
   return GuardHandler(ret_error, [&]() -> int {
-    BusContext& ctx = *static_cast<RestoreUserdata*>(userdata)->ctx;
+    BusContext& ctx = *static_cast<BusContext*>(userdata);
     RestoreRequest req;
     const char* name = nullptr;
     const char* snapshot = nullptr;
@@ -61,17 +57,9 @@ const sd_bus_vtable kRestoreVtable[] = {
 }  // namespace
 
 int AddRestoreMethods(sd_bus* bus, BusContext* ctx) {
-  auto* data = new RestoreUserdata{ctx};
-  sd_bus_slot* slot = nullptr;
-  int r =
-      sd_bus_add_object_vtable(bus, &slot, kManagerPath, kManagerInterface, kRestoreVtable, data);
-  if (r < 0) {
-    delete data;
-    return r;
-  }
-  sd_bus_slot_set_destroy_callback(slot, [](void* p) { delete static_cast<RestoreUserdata*>(p); });
-  sd_bus_slot_set_floating(slot, 1);
-  return r;
+  // No slot asked for: the bus owns the registration and frees it with the connection.
+  return sd_bus_add_object_vtable(bus, nullptr, kManagerPath, kManagerInterface, kRestoreVtable,
+                                  ctx);
 }
 
 }  // namespace blocksnap
