@@ -51,7 +51,7 @@ def make_image(path, size_bytes):
 
 
 def fill_volume(uri, image):
-    subprocess.run(["nbdcopy", str(image), uri], check=True, timeout=600)
+    subprocess.run(["nbdcopy", "--flush", str(image), uri], check=True, timeout=600)
 
 
 def io_section(args, storages, report):
@@ -61,59 +61,93 @@ def io_section(args, storages, report):
     rows = []
     for storage_name, base in storages:
         work = pathlib.Path(tempfile.mkdtemp(prefix="bsbench-", dir=base))
+        servers = []
         try:
             image = work / "peer.img"
             make_image(image, args.size_bytes)
             servers = [peers.Blocksnapd(work / "bsd", args.size)]
-            servers.append(peers.Peer("qemu-nbd writeback", peers.qemu_nbd("writeback"), image))
+            peer_kinds = [("qemu-nbd writeback", peers.qemu_nbd("writeback"))]
             if storage_name != "tmpfs" and not args.quick:  # O_DIRECT is not possible on tmpfs
-                servers.append(peers.Peer("qemu-nbd none", peers.qemu_nbd("none"), image))
-            servers.append(peers.Peer("nbdkit file", peers.nbdkit_file, image))
-            results = {}
+                peer_kinds.append(("qemu-nbd none", peers.qemu_nbd("none")))
+            peer_kinds.append(("nbdkit file", peers.nbdkit_file))
+            for i, (name, argv) in enumerate(peer_kinds):
+                # One image each (the servers run side by side, and qemu-nbd locks its
+                # image), created empty like blocksnapd's volume.
+                own = work / f"peer{i}.img"
+                with open(own, "wb") as f:
+                    f.truncate(args.size_bytes)
+                servers.append(peers.Peer(name, argv, own))
             for server in servers:
                 server.start()
-                try:
-                    if isinstance(server, peers.Blocksnapd):
-                        fill_volume(server.uri(), image)
-                    for job in jobs:
-                        for conns in conn_counts:
-                            pid = server_pid(server)
-                            cpu0, t0 = process_cpu_seconds(pid), time.monotonic()
-                            fig = fio_jobs.run_fio(server.uri(), job, args.size, args.runtime,
-                                                   conns)
-                            # The server's CPU over the whole fio run (ramp included) per
-                            # I/O, the I/Os estimated at the measured rate over that time.
-                            ios = fig.iops * (time.monotonic() - t0)
-                            fig.server_cpu_us = ((process_cpu_seconds(pid) - cpu0) * 1e6 / ios
-                                                 if ios else float("nan"))
-                            results[(server.name, job.name, conns)] = fig
-                            print(f"  {storage_name:5} {server.name:20} {job.name:24} "
-                                  f"x{conns}: {fig.iops:9.0f} IOPS {fig.mbps:8.1f} MB/s "
-                                  f"p99 {fig.p99_us:8.0f} us fio cpu {fig.client_cpu:4.0f}%",
-                                  flush=True)
-                finally:
-                    server.stop()
+            # Every server writes its own copy of the same bytes, so each image's page cache
+            # is laid out by the server that reads it back (a file made by copy_file_range
+            # read ~10% faster through the same nbdkit than one made by write()).
+            for server in servers:
+                fill_volume(server.uri(), image)
+            image.unlink()
+            results = measure_cells(args, storage_name, servers, jobs, conn_counts)
             rows.append((storage_name, servers, jobs, conn_counts, results))
         finally:
+            for server in servers:
+                server.stop()
             shutil.rmtree(work, ignore_errors=True)
+    return io_report(args, rows, report)
 
+
+def measure_cells(args, storage_name, servers, jobs, conn_counts):
+    """Runs every (job, conns) cell on every server, the servers of one cell back to back, in
+    args.rounds rounds whose server order alternates (A B C, then C B A): a drift of the
+    machine during the run then weighs alike on every server. Returns
+    {(server name, job name, conns): [Figures of each round]}."""
+    results = {}
+    for rnd in range(args.rounds):
+        order = servers if rnd % 2 == 0 else servers[::-1]
+        for job in jobs:
+            for conns in conn_counts:
+                for server in order:
+                    pid = server_pid(server)
+                    cpu0, t0 = process_cpu_seconds(pid), time.monotonic()
+                    fig = fio_jobs.run_fio(server.uri(), job, args.size, args.runtime, conns)
+                    # The server's CPU over the whole fio run (ramp included) per I/O, the
+                    # I/Os estimated at the measured rate over that time.
+                    ios = fig.iops * (time.monotonic() - t0)
+                    fig.server_cpu_us = ((process_cpu_seconds(pid) - cpu0) * 1e6 / ios
+                                         if ios else float("nan"))
+                    results.setdefault((server.name, job.name, conns), []).append(fig)
+                    print(f"  {storage_name:5} r{rnd + 1} {server.name:20} {job.name:24} "
+                          f"x{conns}: {fig.iops:9.0f} IOPS {fig.mbps:8.1f} MB/s "
+                          f"p99 {fig.p99_us:8.0f} us fio cpu {fig.client_cpu:4.0f}% "
+                          f"server {fig.server_cpu_us:6.1f} us/IO", flush=True)
+    return results
+
+
+def io_report(args, rows, report):
     report.append("## NBD I/O (fio, nbd engine)\n")
-    report.append(f"Image {args.size}, {args.runtime}s per run after 0.5s ramp. IOPS, MB/s and "
-                  "p99 completion latency; ratio = blocksnapd IOPS / peer IOPS. fio CPU = the "
-                  "client's own CPU time during blocksnapd's run (usr + sys, % of one core): "
-                  "near 100% with one connection means fio, not the server, sets the pace "
-                  "(one client thread on a 2-core machine), and every server ends up near "
-                  "the same figure.\n")
+    rounds = (f"the mean of {args.rounds} runs, the servers of a cell run back to back in "
+              "alternating order (A B C, then C B A)" if args.rounds > 1 else "one run")
+    report.append(f"Image {args.size}, every server on its own copy on the same storage, all "
+                  f"running at once and measured one at a time. Each figure is {rounds} of "
+                  f"{args.runtime}s after a 0.5s ramp. IOPS, MB/s and p99 completion latency; "
+                  "ratio = blocksnapd IOPS / peer IOPS"
+                  + (", with the lowest and highest ratio of the rounds (round by round) in "
+                     "brackets" if args.rounds > 1 else "")
+                  + ". fio CPU = the client's own CPU time during blocksnapd's runs (usr + "
+                  "sys, % of one core): near 100% with one connection means fio, not the "
+                  "server, sets the pace (one client thread on a 2-core machine), and every "
+                  "server ends up near the same figure.\n")
     for storage_name, servers, jobs, conn_counts, results in rows:
         peer_names = [s.name for s in servers if s.name != "blocksnapd"]
         cells = [(job, conns) for job in jobs for conns in conn_counts]
 
         def fig(name, cell):
-            return results[(name, cell[0].name, cell[1])]
+            return mean_figures(results[(name, cell[0].name, cell[1])])
 
         def iops_peer(b, f):
-            ratio = b.iops / f.iops if f.iops else float("nan")
-            return f"{f.iops:.0f} | {f.p99_us:.0f} | {ratio:.2f}×"
+            text = f"{f.iops:.0f} | {f.p99_us:.0f} | {ratio(b.iops, f.iops):.2f}×"
+            if len(b.rounds) > 1:
+                per_round = [ratio(x.iops, y.iops) for x, y in zip(b.rounds, f.rounds)]
+                text += f" ({min(per_round):.2f}–{max(per_round):.2f})"
+            return text
 
         report.append(f"### on {storage_name}\n")
         report += peer_table(cells, peer_names, fig,
@@ -131,12 +165,25 @@ def io_section(args, storages, report):
 
         def cpu_peer(b, f):
             b, f = b.server_cpu_us, f.server_cpu_us
-            return f"{f:.1f} | {b / f if f else float('nan'):.2f}"
+            return f"{f:.1f} | {ratio(b, f):.2f}"
 
         report += peer_table(cells, peer_names, fig, "blocksnapd µs",
                              lambda b: f"{b.server_cpu_us:.1f}", "µs | ratio", cpu_peer)
         report.append("")
     return sum(len(r[4]) for r in rows)
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def mean_figures(runs):
+    """The mean of each figure over the rounds; .rounds keeps the runs themselves."""
+    mean = fio_jobs.Figures(*(sum(getattr(r, k) for r in runs) / len(runs)
+                              for k in ("iops", "mbps", "p99_us", "client_cpu",
+                                        "server_cpu_us")))
+    mean.rounds = runs
+    return mean
 
 
 def peer_table(cells, peer_names, fig, own_head, own, peer_head, peer):
@@ -183,6 +230,7 @@ def main():
     args.size = "256M" if args.quick else "1G"
     args.size_bytes = (256 if args.quick else 1024) << 20
     args.runtime = 1 if args.quick else 2
+    args.rounds = 1 if args.quick else 2
 
     storages = [("tmpfs", "/dev/shm")]
     if not args.quick:
