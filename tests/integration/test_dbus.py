@@ -19,6 +19,7 @@ from xml.etree import ElementTree
 import pytest
 
 from conftest import CTL, DAEMON, REPO, Daemon
+from harness import stop_then_remove
 
 BUS_NAME = "org.blocksnap1"
 MANAGER = "/org/blocksnap1"
@@ -441,9 +442,7 @@ def test_other_users_may_read_but_not_change(public_binaries):
             assert "permission denied" in p.stderr, p.stderr
         assert d.ctl_json("volume", "list") == before
     finally:
-        if d.proc is not None:
-            assert d.stop() == 0
-        shutil.rmtree(base, ignore_errors=True)
+        stop_then_remove(d, base)
 
 
 def test_the_daemons_own_user_may_change_things(public_binaries):
@@ -477,6 +476,4 @@ def test_the_daemons_own_user_may_change_things(public_binaries):
         assert ctl_as(65534, "volume", "delete", "theirs").returncode == 0
         assert d.ctl_json("volume", "list") == []
     finally:
-        if d.proc is not None:
-            assert d.stop() == 0, d.log_text()
-        shutil.rmtree(base, ignore_errors=True)
+        stop_then_remove(d, base)

@@ -8,12 +8,12 @@ connections (multi-conn) writing disjoint regions, then all reading the same ima
 import os
 import pathlib
 import random
-import shutil
 import tempfile
 
 import nbd
 import pytest
 from conftest import Daemon
+from harness import stop_then_remove
 
 MiB = 1 << 20
 SIZE = 64 * MiB
@@ -279,9 +279,7 @@ def any_fs_daemon(request, daemon_factory):
     try:
         yield d
     finally:
-        if d.proc is not None and d.proc.poll() is None:
-            assert d.stop() == 0
-        shutil.rmtree(shm, ignore_errors=True)
+        stop_then_remove(d, shm)
 
 
 def test_large_reads_in_flight_verified(any_fs_daemon):

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import CTL, Daemon
+from harness import CTL, Daemon, stop_then_remove
 from test_policy_common import (by_policy, create_volume, policy_daemon, policy_yaml,
                                 set_time, snapshots, write_policies)
 
@@ -170,9 +170,7 @@ def test_other_users_may_read_policies_but_not_run_or_reload(tmp_path):
         assert p.returncode != 0 and "ermission denied" in p.stderr, p.stderr
         assert snapshots(d) == []
     finally:
-        if d.proc is not None:
-            assert d.stop() == 0
-        shutil.rmtree(base, ignore_errors=True)
+        stop_then_remove(d, base)
 
 
 def test_validate_defaults_to_the_default_policy_dir():

@@ -3,11 +3,10 @@ asynchronous WaitSnapshot/DumpSnapshot over busctl, and authority (other users m
 not create, tag, dump or delete)."""
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 
-from harness import Daemon
+from harness import Daemon, stop_then_remove
 from test_dbus import Monitor, bus_daemon, public_binaries, session_bus  # noqa: F401 fixtures
 from test_snapshot_common import MiB, create_volume, snapshot, write
 
@@ -96,9 +95,7 @@ def test_other_users_may_list_but_not_change_snapshots(public_binaries):  # noqa
         assert [s["id"] for s in d.ctl_json("snapshot", "list")] == [rec["id"]]
         assert not os.path.exists("/tmp/blocksnap-nobody.raw")
     finally:
-        if d.proc is not None:
-            assert d.stop() == 0
-        shutil.rmtree(base, ignore_errors=True)
+        stop_then_remove(d, base)
 
 
 def test_snapshot_objects_have_state_and_progress(daemon):

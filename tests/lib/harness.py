@@ -6,6 +6,7 @@ Shared by the integration tests (tests/integration/conftest.py) and the benchmar
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -163,3 +164,13 @@ class Daemon:
 
     def unix_uri(self, export):
         return f"nbd+unix:///{export}?socket={self.unix_path}"
+
+
+def stop_then_remove(daemon, base):
+    """For tests that run a daemon in a directory of their own (not pytest's tmp_path): stops
+    it, asserting a clean exit, and removes base even when the stop fails or times out."""
+    try:
+        if daemon.proc is not None:
+            assert daemon.stop() == 0, daemon.log_text()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
