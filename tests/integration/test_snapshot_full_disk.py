@@ -44,6 +44,8 @@ def test_snapshot_on_a_full_disk_fails_cleanly_then_succeeds(daemon_factory, tmp
         assert d.ctl("snapshot", "verify", good["id"]).returncode == 0
         assert d.ctl_json("status")["stored_bytes"] == 40 * MiB
     finally:
-        if d.proc is not None and d.proc.poll() is None:
-            d.stop()
-        subprocess.run(["umount", "-l", str(d.data_dir)], check=False)
+        try:
+            if d.proc is not None and d.proc.poll() is None:
+                d.stop()
+        finally:
+            subprocess.run(["umount", "-l", str(d.data_dir)], check=False)
