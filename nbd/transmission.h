@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <span>
 #include <vector>
 
@@ -21,14 +22,19 @@
 namespace blocksnap::nbd {
 
 // A byte buffer that keeps its capacity and does not zero-fill (reads overwrite it).
+// Page-aligned: the kernel's copies between it and page-cache or socket pages then run page
+// to page instead of splitting every page in two (1 MiB reads over NBD: +3-6% throughput and
+// 3-6% less server CPU on tmpfs and ext4, docs/BENCHMARKS.md).
 class Buffer {
  public:
+  static constexpr size_t kAlignment = 4096;
+
   uint8_t* data() { return buf_.get(); }
   size_t size() const { return size_; }
   std::span<uint8_t> span() { return {buf_.get(), size_}; }
   void Resize(size_t n) {
     if (n > capacity_) {
-      buf_ = std::make_unique_for_overwrite<uint8_t[]>(n);
+      buf_.reset(static_cast<uint8_t*>(::operator new[](n, std::align_val_t{kAlignment})));
       capacity_ = n;
     }
     size_ = n;
@@ -43,7 +49,10 @@ class Buffer {
   }
 
  private:
-  std::unique_ptr<uint8_t[]> buf_;
+  struct AlignedDelete {
+    void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t{kAlignment}); }
+  };
+  std::unique_ptr<uint8_t[], AlignedDelete> buf_;
   size_t capacity_ = 0;
   size_t size_ = 0;
 };

@@ -130,5 +130,25 @@ TEST_F(TransmissionTest, BlockStatusWithoutContextIsInvalid) {
   EXPECT_EQ(Run(kCmdBlockStatus, 0, 4096), Simple(kEINVAL));
 }
 
+// Slot buffers are page-aligned whatever their size, also after growing, and keep their
+// bytes only until they grow (a read overwrites them anyway).
+TEST(BufferTest, PageAlignedAtEverySize) {
+  Buffer b;
+  for (size_t n : {size_t(1), size_t(28), size_t(4096), size_t(65537), size_t(1) << 20}) {
+    b.Resize(n);
+    ASSERT_EQ(b.size(), n);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % Buffer::kAlignment, 0u) << n;
+    b.data()[n - 1] = 0x5a;  // the whole size is writable (ASan checks the bound)
+  }
+  uint8_t* big = b.data();
+  b.Resize(4096);  // shrinking the size keeps the allocation
+  EXPECT_EQ(b.data(), big);
+  EXPECT_EQ(b.capacity(), size_t(1) << 20);
+  b.Shrink(4096);
+  EXPECT_EQ(b.capacity(), 0u);
+  b.Resize(100);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % Buffer::kAlignment, 0u);
+}
+
 }  // namespace
 }  // namespace blocksnap::nbd
