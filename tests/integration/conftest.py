@@ -15,6 +15,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
 from harness import CTL, DAEMON, REPO, BUILD, Daemon, NotifyListener, free_port  # noqa: E402,F401
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "package: builds and checks the Debian package (slow; "
+                            "runs with BLOCKSNAP_PACKAGE_TEST=1)")
+
+
 @pytest.fixture
 def daemon_factory(tmp_path):
     """Makes daemons with custom arguments; all are stopped at the end of the test."""
