@@ -1,16 +1,13 @@
 // rocksdb_bulk_load: the reference figures for snapshot throughput (issue 8).
 //
-//   rocksdb_bulk_load MODE FILE DB_DIR [CHUNK_SIZE]
+//   rocksdb_bulk_load FILE DB_DIR [CHUNK_SIZE]
 //
 // Loads FILE's bytes, in CHUNK_SIZE pieces (default 64 KiB), into a fresh RocksDB at DB_DIR
 // opened exactly as blocksnapd opens its store (blocksnap::Db), and prints one line:
-// "<mode> <bytes> <seconds> <MB/s>". Keys are chunk numbers; no hashing, no WAL, no
-// bookkeeping. Every mode ends durable.
-//   raw   64 MiB SST files written with CF packs' options (zstd level 1, XXH3), synced and
-//         ingested: how blocksnap stores snapshot chunks, minus everything but the bytes
-//         ("raw bulk load").
-//   blob  Puts into CF chunks (zstd blob files), one flush at the end: how blocksnap stored
-//         them before packs.
+// "<bytes> <seconds> <MB/s>". Keys are chunk numbers; no hashing, no bookkeeping. The bytes
+// go into 64 MiB SST files written with CF packs' options (zstd level 1, XXH3), synced and
+// ingested: how blocksnap stores snapshot chunks, minus everything but the bytes ("raw bulk
+// load"). Durable when it prints.
 // Only for benchmarks (tests/bench/snapshot_bench.py); DB_DIR must not exist or be empty.
 #include <fcntl.h>
 #include <unistd.h>
@@ -44,24 +41,20 @@ std::string Be64(uint64_t v) {
 
 int main(int argc, char** argv) {
   using blocksnap::Cf;
-  if (argc < 4 || argc > 5) {
-    std::fprintf(stderr, "usage: rocksdb_bulk_load raw|blob FILE DB_DIR [CHUNK_SIZE]\n");
+  if (argc < 3 || argc > 4) {
+    std::fprintf(stderr, "usage: rocksdb_bulk_load FILE DB_DIR [CHUNK_SIZE]\n");
     return 2;
   }
-  const std::string mode = argv[1];
-  if (mode != "raw" && mode != "blob") return Die("unknown mode " + mode);
-  const size_t chunk = argc == 5 ? std::stoull(argv[4]) : 65536;
-  int fd = ::open(argv[2], O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Die(std::string("opening ") + argv[2] + ": " + std::strerror(errno));
-  auto opened = blocksnap::Db::Open(argv[3]);
+  const size_t chunk = argc == 4 ? std::stoull(argv[3]) : 65536;
+  int fd = ::open(argv[1], O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Die(std::string("opening ") + argv[1] + ": " + std::strerror(errno));
+  auto opened = blocksnap::Db::Open(argv[2]);
   if (!opened.ok()) return Die(opened.status().message());
   blocksnap::Db& db = **opened;
   std::filesystem::create_directories(db.ingest_dir());
 
   const auto start = std::chrono::steady_clock::now();
   std::string buf(chunk, '\0');
-  rocksdb::WriteOptions unlogged;
-  unlogged.disableWAL = true;
   std::unique_ptr<rocksdb::SstFileWriter> writer;
   std::string file;
   uint64_t in_file = 0, files = 0;
@@ -81,11 +74,6 @@ int main(int argc, char** argv) {
     if (got == 0) break;
     total += static_cast<uint64_t>(got);
     rocksdb::Slice value(buf.data(), static_cast<size_t>(got));
-    if (mode == "blob") {
-      auto s = db.raw()->Put(unlogged, db.cf(Cf::kChunks), Be64(n), value);
-      if (!s.ok()) return Die(s.ToString());
-      continue;
-    }
     if (!writer) {
       writer = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), db.pack_options(),
                                                         db.cf(Cf::kPacks));
@@ -98,16 +86,10 @@ int main(int argc, char** argv) {
       if (auto s = ingest(); !s.ok()) return Die(s.ToString());
   }
   if (auto s = ingest(); !s.ok()) return Die(s.ToString());
-  if (mode == "blob") {
-    rocksdb::FlushOptions fo;
-    fo.wait = true;
-    auto s = db.raw()->Flush(fo, db.cf(Cf::kChunks));
-    if (!s.ok()) return Die(s.ToString());
-  }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ::close(fd);
-  std::printf("%s %llu %.3f %.0f\n", mode.c_str(), static_cast<unsigned long long>(total), secs,
+  std::printf("%llu %.3f %.0f\n", static_cast<unsigned long long>(total), secs,
               static_cast<double>(total) / secs / 1e6);
   return 0;
 }

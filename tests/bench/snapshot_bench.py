@@ -177,13 +177,29 @@ def pause_section(args, storages, report):
     return len(rows)
 
 
-def bulk_load(mode, src, db_dir):
-    """MB/s of tests/bench/rocksdb_bulk_load MODE over src (its line: mode bytes seconds MB/s)."""
-    out = subprocess.run([str(BUILD / "tests" / "bench" / "rocksdb_bulk_load"), mode, str(src),
+def bulk_load(src, db_dir):
+    """MB/s of tests/bench/rocksdb_bulk_load over src (its line: bytes seconds MB/s)."""
+    out = subprocess.run([str(BUILD / "tests" / "bench" / "rocksdb_bulk_load"), str(src),
                           str(db_dir)], capture_output=True, text=True, check=True,
                          timeout=900).stdout.split()
     subprocess.run(["rm", "-rf", str(db_dir), f"{db_dir}.ingest"])
-    return float(out[3])
+    return float(out[2])
+
+
+def duplicated_store(b, src, size, size_bytes):
+    """A second volume holding the same bytes as the first, snapshotted as well: the store's
+    row for duplicated data (two identical volumes)."""
+    b.d.ctl("volume", "create", "dup", "--size", size)
+    subprocess.run(["nbdcopy", str(src), b.d.uri("dup")], check=True, timeout=900)
+    b.snapshot("dup")
+    status = b.status()
+    logical = 2 * size_bytes
+    assert status["logical_bytes"] == logical, status  # both snapshots reference every chunk
+    live_db = du(b.d.data_dir / "db")
+    b.restart()
+    db_bytes = du(b.d.data_dir / "db")
+    return ("duplicated (two identical random volumes)", f"2 × {size}", logical,
+            status["stored_bytes"], live_db, db_bytes, db_bytes / logical)
 
 
 def throughput_section(args, storages, report):
@@ -208,13 +224,12 @@ def throughput_section(args, storages, report):
             subprocess.run(f"cat {src} > /dev/null", shell=True, check=True)
             subprocess.run(["sha256sum", str(src)], check=True, stdout=subprocess.DEVNULL)
             floor_cli = size_bytes / (time.monotonic() - t) / 1e6
-            bulk = bulk_load("raw", src, b.work / "bulk-db")
-            blob = bulk_load("blob", src, b.work / "bulk-db")
+            bulk = bulk_load(src, b.work / "bulk-db")
             t = time.monotonic()
             snap = b.snapshot(peers.VOLUME)
             mbps = size_bytes / (time.monotonic() - t) / 1e6
             thr.append((kind, size, mbps, floor, mbps / floor, floor_cli, mbps / floor_cli, bulk,
-                        mbps / bulk, blob))
+                        mbps / bulk))
             stored = b.status()["stored_bytes"]
             live_db = du(b.d.data_dir / "db")
             b.restart()
@@ -222,6 +237,7 @@ def throughput_section(args, storages, report):
             store.append((kind, size, size_bytes, stored, live_db, db_bytes,
                           db_bytes / size_bytes))
             if kind == "random":
+                store.append(duplicated_store(b, src, size, size_bytes))
                 for pct in (0, 1, 10, 100):
                     n = overwrite_chunks(b.server.uri(), pct / 100, size_bytes, seed=pct + 7)
                     t = time.monotonic()
@@ -233,18 +249,17 @@ def throughput_section(args, storages, report):
                   "hashing floor: reading the same bytes from a file and SHA-256 over them in "
                   "one thread (Python's hashlib: OpenSSL, with SHA-NI); the same floor as the "
                   "issue words it, `cat volume.img > /dev/null` then `sha256sum volume.img` "
-                  "(coreutils, no SHA-NI: a lower floor, shown as floor (cli)); and against a raw RocksDB bulk load of the same bytes into a store "
-                  "opened as blocksnapd opens its own (`tests/bench/rocksdb_bulk_load raw`: "
-                  "64 KiB values under sequential keys, no hashing, written as 64 MiB SST files "
-                  "with the options of CF packs and ingested, as snapshots store chunks). For "
-                  "reference, `blob`: the same bytes put into CF chunks (zstd blob files, no "
-                  "WAL, one flush), how snapshots stored chunks before packs. Every time "
-                  "includes making the bytes durable.\n")
+                  "(coreutils, no SHA-NI: a lower floor, shown as floor (cli)); and against a raw "
+                  "RocksDB bulk load of the same bytes into a store opened as blocksnapd opens "
+                  "its own (`tests/bench/rocksdb_bulk_load`: 64 KiB values under sequential "
+                  "keys, no hashing, written as 64 MiB SST files with the options of CF packs "
+                  "and ingested, as snapshots store chunks). Every time includes making the "
+                  "bytes durable.\n")
     report += ["| data | size | snapshot MB/s | floor MB/s | ratio | floor (cli) MB/s | ratio "
-               "| bulk load MB/s | ratio | blob load MB/s |",
-               "|---|---|---|---|---|---|---|---|---|---|"]
+               "| bulk load MB/s | ratio |",
+               "|---|---|---|---|---|---|---|---|---|"]
     report += [f"| {r[0]} | {r[1]} | {r[2]:.0f} | {r[3]:.0f} | {r[4]:.2f} | {r[5]:.0f} "
-               f"| {r[6]:.2f} | {r[7]:.0f} | {r[8]:.2f} | {r[9]:.0f} |" for r in thr]
+               f"| {r[6]:.2f} | {r[7]:.0f} | {r[8]:.2f} |" for r in thr]
     report.append("\n## Incremental cost\n")
     report.append(f"After the full snapshot of {size} of random data, a share of its 64 KiB chunks "
                   "is overwritten with new random bytes, then snapshotted.\n")
@@ -253,7 +268,10 @@ def throughput_section(args, storages, report):
     report.append("\n## Storage efficiency\n")
     report.append("Bytes of the store after the full snapshot: the chunk bytes it holds "
                   "(`status`), the RocksDB directory on disk right after the snapshot and after "
-                  "a clean restart (settled: packs, SSTs and what is left of the WAL), against the logical bytes.\n")
+                  "a clean restart (settled: packs, SSTs and what is left of the WAL), against "
+                  "the logical bytes. Duplicated: a second volume filled with the same random "
+                  "bytes as the first and snapshotted too; the logical bytes are both "
+                  "volumes'.\n")
     report += ["| data | size | logical bytes | stored bytes | db right after | db settled "
                "| settled / logical |", "|---|---|---|---|---|---|---|"]
     report += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]:.3f} |"
