@@ -173,19 +173,20 @@ def pause_section(args, storages, report):
         pauses.sort()
         print(f"   {label} on {storage} pauses (µs, sorted): {pauses}", flush=True)
         p99 = pauses[max(0, math.ceil(len(pauses) * 0.99) - 1)]  # nearest rank
-        load_desc = f"{span}" + (f", {iops} writes/s" if iops else "")
-        rows.append((label, storage, load_desc, count, statistics.median(pauses), p99, pauses[-1]))
+        where = f"{storage}, {span}" + (f" at {iops} writes/s" if iops else "")
+        rows.append((label, where, count, statistics.median(pauses), p99, pauses[-1]))
     report.append("## Snapshot pause\n")
     report.append("Time writes were held to fix the instant (`pause_us` of each snapshot), while "
-                  "fio writes 4k at QD8 over the volume's first `load over` bytes (16 MiB: each "
-                  "snapshot has little to copy; over all of it, capped so that each snapshot "
-                  "has little to copy); each snapshot completes before the next. The "
-                  "pause waits for admitted writes, including writes still waiting for the synced "
-                  "batch that records their chunk as dirty: with the store on disk and writes "
-                  "that keep reaching clean chunks, that is the rest of an fsync.\n")
-    report += ["| volume | store | load over | snapshots | p50 µs | p99 µs | max µs |",
-               "|---|---|---|---|---|---|---|"]
-    report += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.0f} | {r[5]:.0f} | {r[6]:.0f} |"
+                  "fio writes 4k at QD8 over the first bytes of the volume given under "
+                  "`store, load` (16 MiB: each snapshot has little to copy; all of the volume: "
+                  "capped at a rate for the same reason); each snapshot completes before the "
+                  "next. The pause waits for admitted writes, including writes still waiting "
+                  "for the synced batch that records their chunk as dirty: with the store on "
+                  "disk and writes that keep reaching clean chunks, that is the rest of an "
+                  "fsync.\n")
+    report += ["| volume | store, load | snapshots | p50 µs | p99 µs | max µs |",
+               "|---|---|---|---|---|---|"]
+    report += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.0f} | {r[4]:.0f} | {r[5]:.0f} |"
                for r in rows]
     report.append("")
     return len(rows)
