@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
-from harness import Daemon, free_port  # noqa: E402
+from harness import DAEMON, Daemon, free_port  # noqa: E402
 
 VOLUME = "bench"
 
@@ -67,10 +67,11 @@ def nbdkit_file(port, image):
 class Blocksnapd:
     """blocksnapd with one volume, its data dir under `root`."""
 
-    def __init__(self, root, size, extra_args=()):
+    def __init__(self, root, size, extra_args=(), env=None, binary=DAEMON):
         self.root = pathlib.Path(root)
         self.size = size
         self.extra_args = list(extra_args)
+        self.env, self.binary = env, binary
         self.name = "blocksnapd"
         self.daemon = None
 
@@ -78,7 +79,8 @@ class Blocksnapd:
         self.root.mkdir(parents=True, exist_ok=True)
         cfg = self.root / "blocksnapd.yaml"
         cfg.write_text(f"log_level: warn\nvolumes:\n  - name: {VOLUME}\n    size: {self.size}\n")
-        self.daemon = Daemon(self.root, extra_args=["--config", str(cfg)] + self.extra_args)
+        self.daemon = Daemon(self.root, extra_args=["--config", str(cfg)] + self.extra_args,
+                             env=self.env, binary=self.binary)
         self.daemon.start()
         return self
 

@@ -60,8 +60,9 @@ class NotifyListener:
 class Daemon:
     """A blocksnapd process under test."""
 
-    def __init__(self, tmp, extra_args=(), env=None, listen=True, unix=True):
+    def __init__(self, tmp, extra_args=(), env=None, listen=True, unix=True, binary=DAEMON):
         self.tmp = pathlib.Path(tmp)
+        self.binary = pathlib.Path(binary)
         self.data_dir = self.tmp / "data"
         self.runtime_dir = self.tmp / "run"
         self.control_path = self.runtime_dir / "control.sock"
@@ -76,7 +77,7 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------------------
     def args(self):
-        a = [str(DAEMON), "--data-dir", str(self.data_dir), "--runtime-dir",
+        a = [str(self.binary), "--data-dir", str(self.data_dir), "--runtime-dir",
              str(self.runtime_dir), "--control", str(self.control_path), "--bus", "none",
              "--log-level", "debug"]
         a += ["--listen", f"127.0.0.1:{self.port}"] if self.port else ["--listen", "none"]
