@@ -47,7 +47,10 @@ def parse_args():
     if len(jobs) != 1:
         ap.error(f"--job must name one of: {', '.join(j.name for j in fio_jobs.JOBS)}")
     args.fio_job = jobs[0]
-    args.size_bytes = int(args.size[:-1]) << {"K": 10, "M": 20, "G": 30}[args.size[-1].upper()]
+    shift = {"K": 10, "M": 20, "G": 30}.get(args.size[-1:].upper())
+    if shift is None or not args.size[:-1].isdigit():
+        ap.error(f"--size takes a number with K, M or G, such as 1G, not {args.size!r}")
+    args.size_bytes = int(args.size[:-1]) << shift
     for kv in args.b_env:
         if "=" not in kv:
             ap.error(f"--b-env takes NAME=VALUE, not {kv!r}")

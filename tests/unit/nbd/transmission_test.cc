@@ -130,8 +130,8 @@ TEST_F(TransmissionTest, BlockStatusWithoutContextIsInvalid) {
   EXPECT_EQ(Run(kCmdBlockStatus, 0, 4096), Simple(kEINVAL));
 }
 
-// Slot buffers are page-aligned whatever their size, also after growing, and keep their
-// bytes only until they grow (a read overwrites them anyway).
+// Slot buffers are page-aligned whatever their size, also after growing; shrinking the size
+// keeps the allocation, Shrink gives it back.
 TEST(BufferTest, PageAlignedAtEverySize) {
   Buffer b;
   for (size_t n : {size_t(1), size_t(28), size_t(4096), size_t(65537), size_t(1) << 20}) {
