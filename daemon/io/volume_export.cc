@@ -152,6 +152,13 @@ void VolumeExport::FileOp::Proceed(int res) noexcept {
   FileOp* self = this;
   owner->loop_.Post([self, res] {
     if (res < 0) return self->owner->Finish(*self, res);
+    if (res == kHookRetry) {
+      // A snapshot instant passed while the write waited (write_hook.h): it goes through the
+      // whole hook again, so it lands after the instant with its chunk tracked there.
+      self->hooked = false;
+      self->owner->hook_->AfterWrite(self->offset, self->length);
+      return self->owner->BeginMutation(*self);
+    }
     self->owner->Issue(*self);
   });
 }

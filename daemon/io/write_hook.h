@@ -20,12 +20,18 @@ namespace blocksnap::io {
 
 inline constexpr int kHookReady = 0;     // issue the mutation now
 inline constexpr int kHookDeferred = 1;  // waiter.Proceed() follows exactly once
+// Only ever passed to HookWaiter::Proceed, never returned: the hook's state moved on while
+// the request waited (a snapshot instant passed), so the request must end this passage
+// through the hook (AfterWrite) and start it again (BeforeWrite), as if newly arrived. It
+// has not touched the file.
+inline constexpr int kHookRetry = 2;
 
 // Embedded in each in-flight file operation (no allocation per request).
 class HookWaiter {
  public:
-  // 0: issue the mutation; -errno: fail the request with it. Callable from any thread, also
-  // before BeforeWrite returned; must not block (the I/O loop is woken through its queue).
+  // 0: issue the mutation; -errno: fail the request with it; kHookRetry: call AfterWrite,
+  // then BeforeWrite again. Callable from any thread, also before BeforeWrite returned; must
+  // not block (the I/O loop is woken through its queue).
   virtual void Proceed(int res) noexcept = 0;
 
  protected:
@@ -43,6 +49,12 @@ class VolumeWriteHook {
   // finished (its data write completed, or it failed at any step). Lets the snapshot layer
   // know when no write of the volume is in flight (the snapshot instant).
   virtual void AfterWrite(uint64_t /*offset*/, uint64_t /*length*/) noexcept {}
+  // [snapshot] Called by the write gate around a snapshot instant, on a control thread. While
+  // on, every write the hook holds waiting (and every one that would start waiting) is
+  // answered Proceed(kHookRetry) instead, so that the gate's pause need not wait for it: such
+  // a write has not touched the file yet, and it comes back through the gate after the
+  // instant. The default holds nothing.
+  virtual void HoldForInstant(bool /*on*/) noexcept {}
   // Called on the I/O loop before bytes [offset, offset+length) are read from the file.
   // Restore uses it to fill chunks that are not local yet from the chunk store (the read
   // then finds them in the file). Same results as BeforeWrite; the default lets reads run.

@@ -31,6 +31,9 @@ class VolumeTracking : public io::VolumeWriteHook {
     const uint64_t cs = volume_->chunk_size();
     return BeforeWriteChunks(offset / cs, (offset + length - 1) / cs, &waiter);
   }
+  // Writes held at a snapshot instant wait only in the dirty tracker: a snapshot is taken
+  // only when the previous job has finished, so no copy-before-write waiter exists then.
+  void HoldForInstant(bool on) noexcept override { tracker_->HoldWaiters(on); }
   // The same for whole chunks [first_chunk, last_chunk].
   int BeforeWriteChunks(uint64_t first_chunk, uint64_t last_chunk, WriteWaiter* waiter) noexcept {
     if (SnapshotJob* job = job_.load(std::memory_order_acquire);

@@ -72,6 +72,13 @@ int DirtyTracker::MarkDirtySlow(uint64_t first, uint64_t last, WriteWaiter* wait
   if (stop_) return -ECANCELED;
   AtomicBitmap* durable = this->durable();
   if (durable->TestAll(first, last)) return kWriteReady;
+  if (hold_) {
+    // A snapshot instant is being fixed: this write would only hold the pause up. It comes
+    // back after the instant and asks in the next generation.
+    lock.unlock();
+    waiter->Proceed(kWriteRetry);
+    return kWriteDeferred;
+  }
   for (uint64_t c = first; c <= last; ++c)
     if (!durable->Test(c) && requested_->Set(c)) pending_.push_back(c);
   // The waiter joins the next commit even when its chunks are all in the one in flight:
@@ -89,44 +96,80 @@ void DirtyTracker::CommitterLoop() {
     if (waiters_.empty() && pending_.empty()) break;  // stop_ and nothing left
     spare_.clear();
     std::swap(spare_, pending_);
-    spare_waiters_.clear();
-    std::swap(spare_waiters_, waiters_);
+    committing_waiters_.clear();
+    std::swap(committing_waiters_, waiters_);
     committing_ = true;
-    const uint64_t gen = generation_;
-    lock.unlock();
+    const uint64_t gen = committing_gen_ = generation_;
 
+    // Staged under mu_, which Freeze takes to swap mirror_ for the next generation's; write_mu_
+    // is taken before mu_ is released, so batches land in the order their words were computed.
+    rocksdb::WriteBatch b;
+    std::sort(spare_.begin(), spare_.end());
+    uint64_t last_word = UINT64_MAX;
+    for (uint64_t c : spare_) mirror_[c >> 6] |= uint64_t{1} << (c & 63);
+    for (uint64_t c : spare_) {
+      if ((c >> 6) == last_word) continue;
+      last_word = c >> 6;
+      StageDirtyWord(db_, b, volume_, gen, last_word, mirror_[last_word]);
+    }
+    std::unique_lock w(write_mu_);
+    lock.unlock();
     Status st;
     if (!spare_.empty()) {
-      std::lock_guard w(write_mu_);
-      rocksdb::WriteBatch b;
-      std::sort(spare_.begin(), spare_.end());
-      uint64_t last_word = UINT64_MAX;
-      for (uint64_t c : spare_) mirror_[c >> 6] |= uint64_t{1} << (c & 63);
-      for (uint64_t c : spare_) {
-        if ((c >> 6) == last_word) continue;
-        last_word = c >> 6;
-        StageDirtyWord(db_, b, volume_, gen, last_word, mirror_[last_word]);
-      }
       st = db_.Write(b, /*sync=*/true);
       commits_.fetch_add(1, std::memory_order_relaxed);
     }
+    w.unlock();
 
     lock.lock();
-    for (uint64_t c : spare_) {
-      if (st.ok())
-        durable()->Set(c);
-      else
-        requested_->Clear(c);  // a later write retries the commit
+    // If an instant passed during the write (Freeze), the words landed as the frozen
+    // generation's: a harmless superset there, since no write of these chunks was issued.
+    // The current generation has its own bitmaps and must request them anew.
+    const bool moved_on = gen != generation_;
+    if (!moved_on) {
+      for (uint64_t c : spare_) {
+        if (st.ok())
+          durable()->Set(c);
+        else
+          requested_->Clear(c);  // a later write retries the commit
+      }
     }
     committing_ = false;
+    // Decided under mu_, together with the bitmaps: a waiter released here is one the write
+    // gate waits for; one that HoldWaiters or Freeze took from the list is sent back instead.
+    releasing_.clear();
+    std::swap(releasing_, committing_waiters_);
+    for (WaitingWrite& ww : releasing_) {
+      if (moved_on)
+        ww.result = kWriteRetry;
+      else
+        ww.result = durable()->TestAll(ww.first, ww.last) ? 0 : -EIO;
+    }
     lock.unlock();
+    idle_cv_.notify_all();  // StageCompleted waits for the commit of its generation
     // Outside the lock: a waiter may call MarkDirty again from its callback.
-    for (const WaitingWrite& w : spare_waiters_)
-      w.waiter->Proceed(durable()->TestAll(w.first, w.last) ? 0 : -EIO);
+    for (const WaitingWrite& ww : releasing_) ww.waiter->Proceed(ww.result);
     lock.lock();
     if (waiters_.empty() && pending_.empty()) idle_cv_.notify_all();
   }
   idle_cv_.notify_all();
+}
+
+void DirtyTracker::SendBack(std::vector<WaitingWrite>& out) {
+  out.insert(out.end(), waiters_.begin(), waiters_.end());
+  out.insert(out.end(), committing_waiters_.begin(), committing_waiters_.end());
+  waiters_.clear();
+  committing_waiters_.clear();
+}
+
+void DirtyTracker::HoldWaiters(bool on) noexcept {
+  std::vector<WaitingWrite> back;  // a control-path allocation, once per snapshot
+  {
+    std::lock_guard lock(mu_);
+    hold_ = on;
+    if (on) SendBack(back);
+  }
+  for (const WaitingWrite& ww : back) ww.waiter->Proceed(kWriteRetry);
 }
 
 void DirtyTracker::WaitIdle() {
@@ -142,34 +185,37 @@ DirtyTracker::Spare DirtyTracker::PrepareFreeze() const {
 }
 
 DirtyTracker::Frozen DirtyTracker::Freeze(Spare&& spare) {
-  std::unique_lock lock(mu_);
-  idle_cv_.wait(lock,
-                [&] { return stop_ || (!committing_ && waiters_.empty() && pending_.empty()); });
-  std::lock_guard w(write_mu_);
   Frozen f;
-  f.generation = generation_++;
-  // The current bitmap itself becomes the frozen set: no copy while writes are paused.
-  f.bits = std::exchange(durable_owner_, std::move(spare.durable));
-  durable_.store(durable_owner_.get(), std::memory_order_release);
-  requested_.swap(spare.requested);
-  mirror_.swap(spare.mirror);
+  std::vector<WaitingWrite> back;
+  {
+    std::lock_guard lock(mu_);
+    f.generation = generation_++;
+    // The current bitmap itself becomes the frozen set: no copy while writes are paused.
+    f.bits = std::exchange(durable_owner_, std::move(spare.durable));
+    durable_.store(durable_owner_.get(), std::memory_order_release);
+    requested_.swap(spare.requested);
+    mirror_.swap(spare.mirror);
+    // Chunks queued but not committed had no write issued: the writes that wanted them ask
+    // again in the new generation. A commit in flight is not waited for (CommitterLoop).
+    pending_.clear();
+    SendBack(back);
+  }
+  for (const WaitingWrite& ww : back) ww.waiter->Proceed(kWriteRetry);
   return f;
 }
 
 void DirtyTracker::StageCompleted(rocksdb::WriteBatch& b, uint64_t frozen_generation) {
+  // A commit of the frozen generation still in flight would land after the deletion and
+  // leave its words behind (a superset, but one every later snapshot would copy again).
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [&] { return stop_ || !committing_ || committing_gen_ > frozen_generation; });
   StageDeleteGeneration(db_, b, volume_, frozen_generation);
 }
 
 Status DirtyTracker::Unfreeze(const Frozen& frozen) {
-  uint64_t gen;
-  {
-    std::lock_guard lock(mu_);
-    gen = generation_;
-  }
-  // Lock order is mu_ before write_mu_; mu_ is not needed below (the bitmaps are atomic, and
-  // a chunk queued twice meanwhile only costs a redundant commit).
-  std::lock_guard w(write_mu_);
   rocksdb::WriteBatch b;
+  std::unique_lock lock(mu_);  // mirror_; then write_mu_ before mu_ is released (CommitterLoop)
+  const uint64_t gen = generation_;
   for (uint64_t i = 0; i < frozen.bits->words(); ++i) {
     uint64_t bits = frozen.bits->Word(i);
     if (!bits) continue;
@@ -177,7 +223,10 @@ Status DirtyTracker::Unfreeze(const Frozen& frozen) {
     StageDirtyWord(db_, b, volume_, gen, i, mirror_[i]);
   }
   StageDeleteGeneration(db_, b, volume_, frozen.generation);
+  std::lock_guard w(write_mu_);
+  lock.unlock();
   BS_RETURN_IF_ERROR(db_.Write(b, /*sync=*/true));
+  // The bitmaps are atomic; a chunk queued twice meanwhile only costs a redundant commit.
   for (uint64_t i = 0; i < frozen.bits->words(); ++i) {
     requested_->OrWord(i, frozen.bits->Word(i));
     durable()->OrWord(i, frozen.bits->Word(i));

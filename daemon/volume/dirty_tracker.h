@@ -36,12 +36,15 @@ using WriteWaiter = io::HookWaiter;
 // MarkDirty / BeforeWrite results besides -errno.
 inline constexpr int kWriteReady = io::kHookReady;        // issue the data write now
 inline constexpr int kWriteDeferred = io::kHookDeferred;  // waiter->Proceed() follows once
+// Proceed only: an instant passed while the write waited; ask again (io/write_hook.h).
+inline constexpr int kWriteRetry = io::kHookRetry;
 
 // A queued waiter and the chunk range it waits for.
 struct WaitingWrite {
   WriteWaiter* waiter;
   uint64_t first;
   uint64_t last;
+  int result = 0;  // what Proceed gets, decided under the tracker's lock
 };
 
 class DirtyTracker {
@@ -81,14 +84,21 @@ class DirtyTracker {
     std::vector<uint64_t> mirror;
   };
   Spare PrepareFreeze() const;
+  // While on (a snapshot instant is being fixed), every write waiting for a commit, and every
+  // one that would start waiting, is answered kWriteRetry at once instead: it has issued
+  // nothing, so the write gate need not wait for it, and it asks again after the instant.
+  void HoldWaiters(bool on) noexcept;
   // The snapshot instant: freezes the current generation and starts an empty one from
-  // `spare`. Writes must be paused (no MarkDirty outstanding); waits for the committer to go
-  // idle. O(1) and in memory only (pointer swaps; the frozen words are already durable), so
-  // the pause does not grow with the volume size. `spare` is left holding the previous
-  // generation's memory: freeing megabytes (munmap, TLB shootdowns) is not O(1), so the
-  // caller drops it after writes resume.
+  // `spare`. Writes must be paused (no write that was told ready may still be unissued);
+  // writes still waiting are answered kWriteRetry. It does not wait for a commit in flight:
+  // that one lands as the frozen generation's words, and counts for nothing in the new one.
+  // O(1) and in memory only (pointer swaps; the frozen words are already durable), so the
+  // pause grows neither with the volume size nor with the store's fsync. `spare` is left
+  // holding the previous generation's memory: freeing megabytes (munmap, TLB shootdowns) is
+  // not O(1), so the caller drops it after writes resume.
   Frozen Freeze(Spare&& spare);
-  // Stages, into a snapshot's completion batch, the deletion of its frozen generation.
+  // Stages, into a snapshot's completion batch, the deletion of its frozen generation (after
+  // waiting for a commit of that generation still in flight).
   void StageCompleted(rocksdb::WriteBatch& b, uint64_t frozen_generation);
   // The snapshot failed: its frozen chunks become dirty in the current generation again.
   Status Unfreeze(const Frozen& frozen);
@@ -105,8 +115,11 @@ class DirtyTracker {
   DirtyTracker(Db& db, uint64_t volume, uint64_t chunk_count);
   int MarkDirtySlow(uint64_t first, uint64_t last, WriteWaiter* waiter) noexcept;
   void CommitterLoop();
-  // Writes `generation`'s words for `bits` (ORed into mirror_) and the header, replacing all
-  // older generations. Caller holds write_mu_.
+  // Moves every waiter not yet released (queued, or in the commit in flight) to `out`.
+  // Caller holds mu_.
+  void SendBack(std::vector<WaitingWrite>& out);
+  // Writes `generation`'s words for mirror_ and the header, replacing all older generations.
+  // Caller holds write_mu_ (and mu_ once the committer runs).
   Status WriteConsolidated(uint64_t generation);
   AtomicBitmap* durable() const { return durable_.load(std::memory_order_acquire); }
 
@@ -122,19 +135,24 @@ class DirtyTracker {
   std::atomic<AtomicBitmap*> durable_;
   std::unique_ptr<AtomicBitmap> requested_;  // queued or committed in this generation
 
-  std::mutex mu_;  // guards the queue below, generation_, stop_
+  std::mutex mu_;  // guards the queues and bitmaps' owners below, generation_, mirror_, stop_
   std::condition_variable work_cv_;
   std::condition_variable idle_cv_;
-  std::vector<uint64_t> pending_;            // chunks queued for the next commit
-  std::vector<uint64_t> spare_;              // reused buffer: the committer swaps it with pending_
-  std::vector<WaitingWrite> waiters_;        // released by the next commit
-  std::vector<WaitingWrite> spare_waiters_;  // reused buffer, swapped with waiters_
+  std::vector<uint64_t> pending_;      // chunks queued for the next commit
+  std::vector<uint64_t> spare_;        // reused buffer: the committer swaps it with pending_
+  std::vector<WaitingWrite> waiters_;  // released by the next commit
+  std::vector<WaitingWrite> committing_waiters_;  // released by the commit in flight
+  std::vector<WaitingWrite> releasing_;           // reused buffer: being called by the committer
   bool committing_ = false;
+  uint64_t committing_gen_ = 0;  // the generation the commit in flight writes
+  bool hold_ = false;            // HoldWaiters(true): no write waits
   std::atomic<uint64_t> commits_{0};
   bool stop_ = false;
   uint64_t generation_ = 1;
 
-  // Serializes durable writes of the current generation's words; mirror_ is their value.
+  // Serializes durable writes of words; taken before mu_ is released by whoever staged them
+  // from mirror_, so batches land in staging order. mirror_ is the value of the current
+  // generation's words (guarded by mu_).
   std::mutex write_mu_;
   std::vector<uint64_t> mirror_;
 

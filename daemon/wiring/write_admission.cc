@@ -25,12 +25,21 @@ void WriteAdmission::AfterWrite(uint64_t offset, uint64_t length) noexcept {
 }
 
 void WriteAdmission::Pause() {
+  {
+    std::lock_guard lock(mu_);
+    paused_.store(true);
+  }
+  // Writes the inner hook holds (a first write to a clean chunk waiting for the synced batch
+  // that records it dirty) are sent back to BeforeWrite, where they queue: the pause then
+  // waits only for writes whose data is on its way to the file, not for a store fsync.
+  // Outside mu_: a waiter may re-enter BeforeWrite from its Proceed.
+  inner_->HoldForInstant(true);
   std::unique_lock lock(mu_);
-  paused_.store(true);
   drained_.wait(lock, [&] { return in_flight_.load() == queue_.size(); });
 }
 
 void WriteAdmission::Resume() {
+  inner_->HoldForInstant(false);
   std::vector<Queued> queued;
   {
     std::lock_guard lock(mu_);

@@ -8,6 +8,11 @@
 // chunk is in the frozen set and its bytes are in the file) or entirely after it (its chunk
 // is dirty in the new generation, and copy-before-write saves the old bytes first).
 //
+// A write the inner hook holds waiting when the pause starts (its chunk's dirty commit) does
+// not hold the pause up: the hook answers it kHookRetry (io/write_hook.h), and it comes back
+// through BeforeWrite into the queue, to run after the instant. So the pause is bounded by
+// the data writes in flight, not by the store's fsync.
+//
 // Hot path: one atomic increment and one load on entry, one decrement on exit; no lock and
 // no allocation unless the volume is paused.
 #pragma once
@@ -35,8 +40,8 @@ class WriteAdmission final : public io::VolumeWriteHook {
     return inner_->Unfilled(offset, length, unfilled);
   }
 
-  // Stops admitting writes and waits until none is in flight. Control threads only; pairs
-  // with Resume().
+  // Stops admitting writes, sends the ones the inner hook holds back to the queue, and waits
+  // until no admitted write is in flight. Control threads only; pairs with Resume().
   void Pause();
   // Admits writes again; requests queued while paused continue (from this thread).
   void Resume();
