@@ -150,15 +150,18 @@ void VolumeExport::BeginMutation(FileOp& op) noexcept {
 
 void VolumeExport::FileOp::Proceed(int res) noexcept {
   FileOp* self = this;
+  if (res == kHookRetry) {
+    // A snapshot instant is being fixed while the write waited (write_hook.h). It leaves the
+    // hook at once, from the caller's thread (hooks are thread-safe, and the op is parked: no
+    // loop touches it until the post below runs), so that the pause does not also wait for
+    // this loop to wake up. Then it goes through the whole hook again, on its loop, and lands
+    // after the instant with its chunk tracked there.
+    hooked = false;
+    owner->hook_->AfterWrite(offset, length);
+    return owner->loop_.Post([self] { self->owner->BeginMutation(*self); });
+  }
   owner->loop_.Post([self, res] {
     if (res < 0) return self->owner->Finish(*self, res);
-    if (res == kHookRetry) {
-      // A snapshot instant passed while the write waited (write_hook.h): it goes through the
-      // whole hook again, so it lands after the instant with its chunk tracked there.
-      self->hooked = false;
-      self->owner->hook_->AfterWrite(self->offset, self->length);
-      return self->owner->BeginMutation(*self);
-    }
     self->owner->Issue(*self);
   });
 }

@@ -150,9 +150,10 @@ def pause_section(args, storages, report):
     """Snapshot pause under a running write load: 1 GiB and 1 TiB (sparse) volumes."""
     count = 10 if args.quick else 100
     # (label, volume size, storage, bytes fio writes over, fio's IOPS cap or 0). The target
-    # rows keep the store on tmpfs and the load on 16 MiB. The last row shows what a store on
-    # disk adds when writes keep reaching clean chunks: the pause then waits out the synced
-    # dirty-chunk batch they are waiting for. Capped, so that each snapshot has little to copy.
+    # rows keep the store on tmpfs and the load on 16 MiB. The last row puts the store on disk
+    # with writes that keep reaching clean chunks, so that at every instant some write waits
+    # for the synced batch that marks its chunk dirty (the pause sends it back past the
+    # instant rather than wait for that fsync). Capped, so that each snapshot has little to copy.
     cases = [("1 GiB", "1G", storages[0], "16M", 0), ("1 TiB", "1T", storages[0], "16M", 0)]
     if len(storages) > 1:
         cases.append(("1 GiB", "1G", storages[-1], "1G", 2000))
@@ -180,10 +181,10 @@ def pause_section(args, storages, report):
                   "fio writes 4k at QD8 over the first bytes of the volume given under "
                   "`store, load` (16 MiB: each snapshot has little to copy; all of the volume: "
                   "capped at a rate for the same reason); each snapshot completes before the "
-                  "next. The pause waits for admitted writes, including writes still waiting "
-                  "for the synced batch that records their chunk as dirty: with the store on "
-                  "disk and writes that keep reaching clean chunks, that is the rest of an "
-                  "fsync.\n")
+                  "next. The pause waits for admitted writes whose data is on its way to the "
+                  "file; a write still waiting for the synced batch that records its chunk as "
+                  "dirty (the store on disk, writes that keep reaching clean chunks: the third "
+                  "row) is sent back to run after the instant, so no fsync is waited for.\n")
     report += ["| volume | store, load | snapshots | p50 µs | p99 µs | max µs |",
                "|---|---|---|---|---|---|"]
     report += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.0f} | {r[4]:.0f} | {r[5]:.0f} |"
