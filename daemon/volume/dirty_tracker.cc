@@ -101,19 +101,20 @@ void DirtyTracker::CommitterLoop() {
     committing_ = true;
     const uint64_t gen = committing_gen_ = generation_;
 
-    // Staged under mu_, which Freeze takes to swap mirror_ for the next generation's; write_mu_
-    // is taken before mu_ is released, so batches land in the order their words were computed.
-    rocksdb::WriteBatch b;
-    std::sort(spare_.begin(), spare_.end());
-    uint64_t last_word = UINT64_MAX;
+    // mirror_ is updated and its words read under mu_ (Freeze swaps it for the next
+    // generation's), but the batch is built after mu_ is released: writes reaching clean
+    // chunks meanwhile queue without waiting for it. write_mu_ is taken before mu_ is
+    // released, so batches land in the order their words were read.
+    staged_.clear();
     for (uint64_t c : spare_) mirror_[c >> 6] |= uint64_t{1} << (c & 63);
-    for (uint64_t c : spare_) {
-      if ((c >> 6) == last_word) continue;
-      last_word = c >> 6;
-      StageDirtyWord(db_, b, volume_, gen, last_word, mirror_[last_word]);
-    }
+    for (uint64_t c : spare_) staged_.push_back({c >> 6, mirror_[c >> 6]});
     std::unique_lock w(write_mu_);
     lock.unlock();
+    // A word read twice has the same value both times (read after every bit was set).
+    std::sort(staged_.begin(), staged_.end());
+    staged_.erase(std::unique(staged_.begin(), staged_.end()), staged_.end());
+    rocksdb::WriteBatch b;
+    for (const auto& [word, bits] : staged_) StageDirtyWord(db_, b, volume_, gen, word, bits);
     Status st;
     if (!spare_.empty()) {
       st = db_.Write(b, /*sync=*/true);

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "io/write_hook.h"
@@ -138,11 +139,12 @@ class DirtyTracker {
   std::mutex mu_;  // guards the queues and bitmaps' owners below, generation_, mirror_, stop_
   std::condition_variable work_cv_;
   std::condition_variable idle_cv_;
-  std::vector<uint64_t> pending_;      // chunks queued for the next commit
-  std::vector<uint64_t> spare_;        // reused buffer: the committer swaps it with pending_
-  std::vector<WaitingWrite> waiters_;  // released by the next commit
-  std::vector<WaitingWrite> committing_waiters_;  // released by the commit in flight
-  std::vector<WaitingWrite> releasing_;           // reused buffer: being called by the committer
+  std::vector<uint64_t> pending_;  // chunks queued for the next commit
+  std::vector<uint64_t> spare_;    // reused buffer: the committer swaps it with pending_
+  std::vector<std::pair<uint64_t, uint64_t>> staged_;  // the committer's (word, value) to write
+  std::vector<WaitingWrite> waiters_;                  // released by the next commit
+  std::vector<WaitingWrite> committing_waiters_;       // released by the commit in flight
+  std::vector<WaitingWrite> releasing_;  // reused buffer: being called by the committer
   bool committing_ = false;
   uint64_t committing_gen_ = 0;  // the generation the commit in flight writes
   bool hold_ = false;            // HoldWaiters(true): no write waits
