@@ -24,7 +24,7 @@ class LoopState final : public ConnectionHost {
       : server_(server),
         loop_(loop),
         catalog_(volumes, loop, options.write_hook, options.inline_write_max,
-                 options.snapshot_exports),  // [exports]
+                 &server.open_connections(), options.snapshot_exports),  // [exports]
         handshake_timeout_(options.handshake_timeout) {}
 
   nbd::ExportCatalog& catalog() noexcept override { return catalog_; }

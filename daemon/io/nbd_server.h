@@ -66,6 +66,7 @@ class NbdServer : public AttachedClients {
   void DisconnectClients(uint64_t volume_id) override;
 
   // Called by the loops.
+  const std::atomic<size_t>& open_connections() const { return connections_; }
   bool AdmitConnection();  // false when max_connections are open
   void ConnectionGone();
   void Register(const io::Connection* c, uint64_t volume_id, ClientInfo info);

@@ -23,7 +23,8 @@ std::unique_ptr<nbd::Export> VolumeCatalog::Open(std::string_view name) {
   auto vol = volumes_.Find(name);
   if (!vol.ok() || (*vol)->deleted()) return nullptr;
   std::shared_ptr<VolumeWriteHook> hook = hooks_ ? hooks_(**vol) : nullptr;
-  return std::make_unique<VolumeExport>(std::move(*vol), loop_, std::move(hook), inline_write_max_);
+  return std::make_unique<VolumeExport>(std::move(*vol), loop_, std::move(hook), inline_write_max_,
+                                        open_connections_);
 }
 
 }  // namespace blocksnap::io

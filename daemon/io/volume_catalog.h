@@ -12,12 +12,13 @@ namespace blocksnap::io {
 class VolumeCatalog final : public nbd::ExportCatalog {
  public:
   VolumeCatalog(VolumeManager& volumes, EventLoop& loop, WriteHookProvider hooks,
-                uint64_t inline_write_max,
+                uint64_t inline_write_max, const std::atomic<size_t>* open_connections,
                 SnapshotExports* snapshots = nullptr)  // [exports]
       : volumes_(volumes),
         loop_(loop),
         hooks_(std::move(hooks)),
         inline_write_max_(inline_write_max),
+        open_connections_(open_connections),
         snapshots_(snapshots) {}
 
   // Every volume by name, described by its id and size; then every completed snapshot as
@@ -30,7 +31,8 @@ class VolumeCatalog final : public nbd::ExportCatalog {
   VolumeManager& volumes_;
   EventLoop& loop_;
   WriteHookProvider hooks_;
-  uint64_t inline_write_max_;   // see VolumeExport
+  uint64_t inline_write_max_;                    // see VolumeExport
+  const std::atomic<size_t>* open_connections_;  // see VolumeExport
   SnapshotExports* snapshots_;  // [exports] "<volume>@<snapshot>" exports; nullptr = none
 };
 

@@ -9,6 +9,7 @@
 #include <cassert>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 namespace blocksnap::io {
 namespace {
@@ -21,10 +22,13 @@ alignas(4096) const uint8_t kZeroBuf[kZeroBufSize] = {};
 constexpr size_t kMaxExtents = 1024;
 
 // Reads at least this large are copied by an io_uring worker thread (IOSQE_ASYNC), even
-// from the page cache: the copy of one large read then overlaps the loop's sends and other
-// requests, as a thread-per-request server spreads one connection over the cores. 1 MiB
-// sequential reads, one connection: +5-7% on tmpfs and ext4 (docs/BENCHMARKS.md). Below,
-// the hand-off (two context switches) costs more than the copy it moves.
+// from the page cache, while fewer NBD connections are open than there are cores: the copy
+// of one large read then overlaps the loop's sends and other requests on an idle core, as a
+// thread-per-request server spreads one connection over the cores. 1 MiB sequential reads,
+// one connection: +5-7% on tmpfs and ext4. With as many busy loops as cores there is no idle
+// core, and the hand-off only adds context switches: 4 connections on tmpfs, +7-12% without
+// it, and no change on ext4 (docs/BENCHMARKS.md). Below this size the hand-off (two context
+// switches) costs more than the copy it moves.
 constexpr uint64_t kOffloadReadMin = 256 << 10;
 
 bool NotSupported(int res) {
@@ -43,12 +47,15 @@ bool CanReadNowait(int fd) {
 }  // namespace
 
 VolumeExport::VolumeExport(std::shared_ptr<Volume> volume, EventLoop& loop,
-                           std::shared_ptr<VolumeWriteHook> hook, uint64_t inline_write_max)
+                           std::shared_ptr<VolumeWriteHook> hook, uint64_t inline_write_max,
+                           const std::atomic<size_t>* open_connections)
     : volume_(std::move(volume)),
       loop_(loop),
       hook_(std::move(hook)),
       inline_write_max_(inline_write_max),
-      inline_reads_(!CanReadNowait(volume_->fd())) {
+      inline_reads_(!CanReadNowait(volume_->fd())),
+      open_connections_(open_connections),
+      cores_(std::max(1u, std::thread::hardware_concurrency())) {
   info_.size = volume_->size();
   info_.can_multi_conn = true;
   info_.block_sizes.preferred =
@@ -167,7 +174,9 @@ void VolumeExport::FileOp::Proceed(int res) noexcept {
 }
 
 void VolumeExport::Issue(FileOp& op) noexcept {
-  const bool offload = op.stage == Stage::kRead && op.length - op.pos >= kOffloadReadMin;
+  const bool offload =
+      op.stage == Stage::kRead && op.length - op.pos >= kOffloadReadMin &&
+      (!open_connections_ || open_connections_->load(std::memory_order_relaxed) < cores_);
   if (op.stage == Stage::kRead && inline_reads_ && !offload) {
     // The ring would hand this read to a worker thread that then blocks exactly as this
     // thread does (see CanReadNowait); skipping the hand-off saves two context switches.

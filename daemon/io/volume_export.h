@@ -9,6 +9,7 @@
 // honest.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -23,8 +24,11 @@ class VolumeExport final : public nbd::Export {
  public:
   // Writes (without FUA) of at most inline_write_max bytes are done with pwrite on the loop
   // thread rather than through io_uring (see Issue); 0 sends every write through the ring.
+  // open_connections: the server's count of open NBD connections (large reads go to
+  // io_uring's workers only while it is below the number of cores); nullptr = always.
   VolumeExport(std::shared_ptr<Volume> volume, EventLoop& loop,
-               std::shared_ptr<VolumeWriteHook> hook, uint64_t inline_write_max);
+               std::shared_ptr<VolumeWriteHook> hook, uint64_t inline_write_max,
+               const std::atomic<size_t>* open_connections = nullptr);
   ~VolumeExport() override;
 
   const Volume& volume() const { return *volume_; }
@@ -69,6 +73,8 @@ class VolumeExport final : public nbd::Export {
   std::shared_ptr<VolumeWriteHook> hook_;
   const uint64_t inline_write_max_;
   const bool inline_reads_;  // the file system cannot read without blocking: pread inline
+  const std::atomic<size_t>* const open_connections_;  // see the constructor
+  const size_t cores_;
   nbd::ExportInfo info_;
   std::vector<std::unique_ptr<FileOp>> ops_;
   std::vector<FileOp*> free_;
