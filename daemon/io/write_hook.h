@@ -20,10 +20,10 @@ namespace blocksnap::io {
 
 inline constexpr int kHookReady = 0;     // issue the mutation now
 inline constexpr int kHookDeferred = 1;  // waiter.Proceed() follows exactly once
-// Only ever passed to HookWaiter::Proceed, never returned: the hook's state moved on while
-// the request waited (a snapshot instant passed), so the request must end this passage
-// through the hook (AfterWrite) and start it again (BeforeWrite), as if newly arrived. It
-// has not touched the file.
+// Only ever passed to HookWaiter::Proceed, never returned: the hook's state moves on while
+// the request waits (a snapshot instant is being fixed), so the request must end this
+// passage through the hook (AfterWrite) and start it again (BeforeWrite), as if newly
+// arrived. It has not touched the file.
 inline constexpr int kHookRetry = 2;
 
 // Embedded in each in-flight file operation (no allocation per request).

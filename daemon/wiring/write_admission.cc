@@ -32,7 +32,7 @@ void WriteAdmission::Pause() {
   // Writes the inner hook holds (a first write to a clean chunk waiting for the synced batch
   // that records it dirty) are sent back to BeforeWrite, where they queue: the pause then
   // waits only for writes whose data is on its way to the file, not for a store fsync.
-  // Outside mu_: a waiter may re-enter BeforeWrite from its Proceed.
+  // Outside mu_: a sent-back write leaves the gate from its Proceed (AfterWrite takes mu_).
   inner_->HoldForInstant(true);
   std::unique_lock lock(mu_);
   drained_.wait(lock, [&] { return in_flight_.load() == queue_.size(); });
