@@ -37,7 +37,7 @@ using WriteWaiter = io::HookWaiter;
 // MarkDirty / BeforeWrite results besides -errno.
 inline constexpr int kWriteReady = io::kHookReady;        // issue the data write now
 inline constexpr int kWriteDeferred = io::kHookDeferred;  // waiter->Proceed() follows once
-// Proceed only: an instant passed while the write waited; ask again (io/write_hook.h).
+// Proceed only: an instant is being fixed while the write waits; ask again (io/write_hook.h).
 inline constexpr int kWriteRetry = io::kHookRetry;
 
 // A queued waiter and the chunk range it waits for.
