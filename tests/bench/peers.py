@@ -34,12 +34,19 @@ class Peer:
         self.name, self.argv_fn, self.image = name, argv_fn, image
         self.proc = None
         self.port = None
+        # Beside the image, not a pipe: a pipe nobody reads would stall a server that logs.
+        self.log = pathlib.Path(f"{image}.log")
 
     def start(self):
         self.port = free_port()
-        self.proc = subprocess.Popen(self.argv_fn(self.port, self.image),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_port(self.port, self.proc)
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(self.argv_fn(self.port, self.image),
+                                         stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_port(self.port, self.proc)
+        except RuntimeError as e:
+            self.stop()
+            raise RuntimeError(f"{self.name}: {e}: {self.log.read_text()[-500:]}") from None
         return self
 
     def uri(self):
@@ -48,7 +55,11 @@ class Peer:
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=30)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # by its pid: our own child
+                self.proc.wait()
         self.proc = None
 
 
