@@ -9,7 +9,7 @@ build_pkgs=(meson ninja-build pkg-config g++ liburing-dev libnbd-dev libsystemd-
   tzdata)
 test_pkgs=(libgtest-dev libgmock-dev libnbd-bin python3-libnbd python3-pytest
   python3-pytest-timeout nbdkit nbd-client qemu-utils fio e2fsprogs fuse3 nbdfuse dbus
-  systemd util-linux procps clang
+  systemd util-linux procps clang openssl
   debhelper dpkg-dev scdoc lintian bash-completion rpm python3-seccomp)
 
 want=("${build_pkgs[@]}")

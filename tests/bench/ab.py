@@ -35,7 +35,8 @@ def parse_args():
                     help="a fio job of tests/bench/fio_jobs.py, by the start of its name")
     ap.add_argument("--conns", type=int, default=1, help="NBD connections (fio jobs)")
     ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--runtime", type=int, default=2, help="seconds per run, after a 0.5s ramp")
+    ap.add_argument("--runtime", type=int, default=2,
+                    help=f"seconds per run, after a {fio_jobs.RAMP_S}s ramp")
     ap.add_argument("--size", default="1G", help="image size (K/M/G suffix)")
     ap.add_argument("--dir", default="/dev/shm", help="where the images live")
     ap.add_argument("--b-build", type=pathlib.Path, help="build directory of B (default: A's)")

@@ -23,6 +23,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import fio_jobs  # noqa: E402
 import peers  # noqa: E402
+import random_data  # noqa: E402
 import snapshot_bench  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def machine_info(disk_dir):
 
 def make_image(path, size_bytes):
     """A raw image of random bytes (so reads hit data, not holes) for the peers."""
-    with open("/dev/urandom", "rb") as src, open(path, "wb") as dst:
+    with random_data.RandomStream() as src, open(path, "wb") as dst:
         left = size_bytes
         while left:
             n = min(left, 8 << 20)
@@ -127,7 +128,8 @@ def io_report(args, rows, report):
               "alternating order (A B C, then C B A)" if args.rounds > 1 else "one run")
     report.append(f"Image {args.size}, every server on its own copy on the same storage, all "
                   f"running at once and measured one at a time. Each figure is {rounds} of "
-                  f"{args.runtime}s after a 0.5s ramp. IOPS, MB/s and p99 completion latency; "
+                  f"{args.runtime}s after a {fio_jobs.RAMP_S}s ramp. IOPS, MB/s and p99 "
+                  "completion latency; "
                   "ratio = blocksnapd IOPS / peer IOPS"
                   + (", with the lowest and highest ratio of the rounds (round by round) in "
                      "brackets" if args.rounds > 1 else "")

@@ -5,6 +5,10 @@ import subprocess
 from dataclasses import dataclass
 
 
+# Seconds of each run that fio leaves out of its figures (connection set-up, first requests).
+RAMP_S = 0.25
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -36,7 +40,7 @@ def run_fio(uri, job, size, runtime, conns=1):
     """Runs one fio job against uri with `conns` connections (one libnbd handle per fio job)."""
     cmd = ["fio", "--name=bench", "--ioengine=nbd", f"--uri={uri}", f"--rw={job.rw}",
            f"--bs={job.bs}", f"--iodepth={job.iodepth}", f"--size={size}", "--time_based",
-           f"--runtime={runtime}", "--ramp_time=0.5", f"--numjobs={conns}",
+           f"--runtime={runtime}", f"--ramp_time={RAMP_S}", f"--numjobs={conns}",
            "--group_reporting", "--output-format=json", "--randrepeat=0", "--norandommap"]
     if job.mix_read:
         cmd.append(f"--rwmixread={job.mix_read}")

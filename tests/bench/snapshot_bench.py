@@ -14,6 +14,7 @@ import time
 import fio_jobs
 from harness import BUILD  # noqa: E402
 import peers
+import random_data
 
 MiB = 1 << 20
 
@@ -29,14 +30,14 @@ def du(path):
 
 def write_file(path, size, kind):
     """random | compressible (hex text of random bytes: about 2:1 for zstd) bytes."""
-    with open(path, "wb") as f:
+    with random_data.RandomStream() as src, open(path, "wb") as f:
         left = size
         while left:
             n = min(left, 4 * MiB)
             if kind == "random":
-                f.write(os.urandom(n))
+                f.write(src.read(n))
             else:
-                f.write(os.urandom(n // 2).hex().encode())
+                f.write(src.read(n // 2).hex().encode())
             left -= n
 
 
@@ -78,16 +79,25 @@ class Bench:
 
 
 def overwrite_chunks(uri, fraction, size, chunk=64 * 1024, seed=1):
-    """Writes random bytes to `fraction` of the chunks of the volume (chunk-aligned)."""
+    """Writes new random bytes to `fraction` of the chunks of the volume (chunk-aligned).
+    Neighbouring chunks go out as one write of up to 4 MiB (at 100% that is 512 writes
+    rather than 32 768 round trips)."""
     import random
     import nbd
     rnd = random.Random(seed)
     n = int(size // chunk * fraction)
-    chunks = rnd.sample(range(size // chunk), n)
+    chunks = sorted(rnd.sample(range(size // chunk), n))
+    runs = []  # [first chunk, chunk count]
+    for c in chunks:
+        if runs and runs[-1][0] + runs[-1][1] == c and runs[-1][1] * chunk < 4 * MiB:
+            runs[-1][1] += 1
+        else:
+            runs.append([c, 1])
     h = nbd.NBD()
     h.connect_uri(uri)
-    for c in chunks:
-        h.pwrite(os.urandom(chunk), c * chunk)
+    with random_data.RandomStream() as src:
+        for first, count in runs:
+            h.pwrite(src.read(count * chunk), first * chunk)
     h.flush()
     h.shutdown()
     return n
