@@ -231,7 +231,7 @@ def main():
     args = ap.parse_args()
     args.size = "256M" if args.quick else "1G"
     args.size_bytes = (256 if args.quick else 1024) << 20
-    args.runtime = 1 if args.quick else 2
+    args.runtime = 1 if args.quick else 1.75
     args.rounds = 1 if args.quick else 2
 
     storages = [("tmpfs", "/dev/shm")]

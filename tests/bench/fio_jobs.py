@@ -40,7 +40,7 @@ def run_fio(uri, job, size, runtime, conns=1):
     """Runs one fio job against uri with `conns` connections (one libnbd handle per fio job)."""
     cmd = ["fio", "--name=bench", "--ioengine=nbd", f"--uri={uri}", f"--rw={job.rw}",
            f"--bs={job.bs}", f"--iodepth={job.iodepth}", f"--size={size}", "--time_based",
-           f"--runtime={runtime}", f"--ramp_time={RAMP_S}", f"--numjobs={conns}",
+           f"--runtime={round(runtime * 1000)}ms", f"--ramp_time={RAMP_S}", f"--numjobs={conns}",
            "--group_reporting", "--output-format=json", "--randrepeat=0", "--norandommap"]
     if job.mix_read:
         cmd.append(f"--rwmixread={job.mix_read}")
