@@ -26,6 +26,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import bench  # noqa: E402
 import fio_jobs  # noqa: E402
 import peers  # noqa: E402
+import snapshot_bench  # noqa: E402
 
 
 def parse_args():
@@ -84,7 +85,7 @@ def main():
     servers = []
     try:
         image = work / "fill.img"
-        bench.make_image(image, args.size_bytes)
+        snapshot_bench.write_file(image, args.size_bytes, "random")
         a = peers.Blocksnapd(work / "a", args.size)
         b_binary = (args.b_build / "daemon" / "blocksnapd") if args.b_build else peers.DAEMON
         b = peers.Blocksnapd(work / "b", args.size, args.b_arg,

@@ -23,7 +23,6 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import fio_jobs  # noqa: E402
 import peers  # noqa: E402
-import random_data  # noqa: E402
 import snapshot_bench  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -41,16 +40,6 @@ def machine_info(disk_dir):
             "disk (data dir)": f"{src} at {disk_dir}", "tmpfs": "/dev/shm"}
 
 
-def make_image(path, size_bytes):
-    """A raw image of random bytes (so reads hit data, not holes) for the peers."""
-    with random_data.RandomStream() as src, open(path, "wb") as dst:
-        left = size_bytes
-        while left:
-            n = min(left, 8 << 20)
-            dst.write(src.read(n))
-            left -= n
-
-
 def fill_volume(uri, image):
     subprocess.run(["nbdcopy", "--flush", str(image), uri], check=True, timeout=600)
 
@@ -65,7 +54,8 @@ def io_section(args, storages, report):
         servers = []
         try:
             image = work / "peer.img"
-            make_image(image, args.size_bytes)
+            # Random bytes, so that reads hit data, not holes.
+            snapshot_bench.write_file(image, args.size_bytes, "random")
             servers = [peers.Blocksnapd(work / "bsd", args.size)]
             peer_kinds = [("qemu-nbd writeback", peers.qemu_nbd("writeback"))]
             if storage_name != "tmpfs" and not args.quick:  # O_DIRECT is not possible on tmpfs
