@@ -23,20 +23,19 @@ void EncodeRequestHeader(const Request& r, uint8_t* p) {
 
 namespace {
 
-// Flags each command accepts at all (before checking what was negotiated).
+// Flags each command accepts at all (before checking what was negotiated). FUA is valid
+// on every command once advertised: the spec says so because existing clients set it on
+// reads and flushes too. Only writes need it; the others ignore it.
 uint16_t AllowedFlags(uint16_t type) {
   switch (type) {
     case kCmdRead:
-      return kCmdFlagDf;
-    case kCmdWrite:
-    case kCmdTrim:
-      return kCmdFlagFua;
+      return kCmdFlagFua | kCmdFlagDf;
     case kCmdWriteZeroes:
       return kCmdFlagFua | kCmdFlagNoHole | kCmdFlagFastZero;
     case kCmdBlockStatus:
-      return kCmdFlagReqOne;
+      return kCmdFlagFua | kCmdFlagReqOne;
     default:
-      return 0;
+      return kCmdFlagFua;
   }
 }
 
@@ -57,7 +56,9 @@ uint32_t ValidateRequest(const Request& r, const ExportInfo& info, const Negotia
       return kEINVAL;  // includes DISC, which the transport handles before validation
   }
   if (r.flags & ~AllowedFlags(r.type)) return kEINVAL;
-  if ((r.flags & kCmdFlagFua) && !info.can_fua) return kEINVAL;
+  if ((r.flags & kCmdFlagFua) && !(TransmissionFlags(info, neg.structured_replies) & kTxSendFua)) {
+    return kEINVAL;  // not advertised
+  }
   if ((r.flags & kCmdFlagDf) && !neg.structured_replies) return kEINVAL;
   if ((r.flags & kCmdFlagFastZero) && !info.can_fast_zero) return kEINVAL;
   if (writes && info.read_only) return kEPERM;

@@ -227,6 +227,27 @@ def test_cache_and_zero_length_requests(vol):
     h.shutdown()
 
 
+def test_fua_accepted_on_every_command(vol):
+    """The spec: once SEND_FUA is advertised the server MUST accept FUA on every command,
+    because existing clients set it on reads and flushes too. libnbd's strict mode would
+    refuse to send it, so it is switched off to send what such clients send."""
+    h = connect(vol.uri("v1"))
+    assert h.can_fua()
+    h.set_strict_mode(h.get_strict_mode() & ~nbd.STRICT_FLAGS)
+    data = os.urandom(8192)
+    h.pwrite(data, 4096, nbd.CMD_FLAG_FUA)
+    assert h.pread(8192, 4096, nbd.CMD_FLAG_FUA) == data
+    h.flush(nbd.CMD_FLAG_FUA)
+    h.cache(8192, 4096, nbd.CMD_FLAG_FUA)
+    seen = []
+    h.block_status(8192, 4096, lambda ctx, off, ents, err: seen.append(ents) or 0,
+                   nbd.CMD_FLAG_FUA)
+    assert seen and seen[0][1] == 0  # data there: allocated, not zero
+    h.trim(4096, 4096, nbd.CMD_FLAG_FUA)
+    assert h.pread(8192, 4096) == bytes(4096) + data[4096:]
+    h.shutdown()
+
+
 def test_structured_read_sends_zero_blocks_as_holes(vol):
     h = connect(vol.uri("v1"))
     h.pwrite(b"z" * 8192, 64 * 1024)

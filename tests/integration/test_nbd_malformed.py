@@ -204,7 +204,7 @@ def test_unknown_command_and_bad_flags(env):
     r = session(daemon)
     r.request(99, 0, 0, handle=5)
     assert r.simple_reply() == (EINVAL, 5)
-    r.request(CMD_READ, 0, 512, handle=6, flags=FLAG_FUA)  # FUA is not a READ flag
+    r.request(CMD_READ, 0, 512, handle=6, flags=1 << 5)  # no such flag
     assert r.simple_reply() == (EINVAL, 6)
     r.request(CMD_BLOCK_STATUS, 0, 512, handle=7)  # no meta context negotiated
     assert r.simple_reply() == (EINVAL, 7)

@@ -128,13 +128,28 @@ TEST_F(Validate, UnknownCommandAndBadFlags) {
   EXPECT_EQ(V(8, 0, 0), kEINVAL);       // RESIZE: not offered
   EXPECT_EQ(V(0x1234, 0, 0), kEINVAL);  // unknown
   EXPECT_EQ(V(kCmdDisc, 0, 0), kEINVAL);
-  EXPECT_EQ(V(kCmdRead, 0, 512, kCmdFlagFua), kEINVAL);
   EXPECT_EQ(V(kCmdWrite, 0, 512, kCmdFlagNoHole), kEINVAL);
   EXPECT_EQ(V(kCmdTrim, 0, 512, kCmdFlagFastZero), kEINVAL);
-  EXPECT_EQ(V(kCmdFlush, 0, 0, kCmdFlagFua), kEINVAL);
   EXPECT_EQ(V(kCmdBlockStatus, 0, 512, kCmdFlagDf), kEINVAL);
   EXPECT_EQ(V(kCmdRead, 0, 512, 1 << 9), kEINVAL);  // undefined flag bit
   EXPECT_EQ(V(kCmdFlush, 0, 512), kEINVAL);         // flush carries no range
+}
+
+// The spec: once SEND_FUA is advertised the server MUST accept FUA on every command (clients
+// are known to set it on reads and flushes); without it, FUA is not the client's to send.
+TEST_F(Validate, FuaAcceptedOnEveryCommandOnlyWhenAdvertised) {
+  for (uint16_t type :
+       {kCmdRead, kCmdWrite, kCmdFlush, kCmdTrim, kCmdCache, kCmdWriteZeroes, kCmdBlockStatus}) {
+    uint32_t len = type == kCmdFlush ? 0 : 512;
+    EXPECT_EQ(V(type, 0, len, kCmdFlagFua), 0u) << "command " << type;
+  }
+  info.can_fua = false;
+  EXPECT_EQ(V(kCmdWrite, 0, 512, kCmdFlagFua), kEINVAL);
+  EXPECT_EQ(V(kCmdRead, 0, 512, kCmdFlagFua), kEINVAL);
+  info.can_fua = true;
+  info.read_only = true;  // never advertised on a read-only export
+  EXPECT_EQ(V(kCmdRead, 0, 512, kCmdFlagFua), kEINVAL);
+  EXPECT_EQ(V(kCmdRead, 0, 512), 0u);
 }
 
 TEST_F(Validate, NotNegotiatedOrNotAdvertised) {
