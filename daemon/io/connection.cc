@@ -17,12 +17,6 @@ constexpr size_t kMaxIov = IOV_MAX;
 // While handshake replies this large are unsent, stop reading more options.
 constexpr size_t kMaxPendingHandshakeOutput = 1 << 20;
 
-size_t ReplyBytes(const nbd::Slot& s) {
-  size_t n = 0;
-  for (const auto& v : s.iov) n += v.iov_len;
-  return n;
-}
-
 // Request bytes a slot holds while in flight (for the per-connection budget).
 size_t SlotBytes(const nbd::Request& r) {
   return (r.type == nbd::kCmdRead || r.type == nbd::kCmdWrite) ? r.length : 0;
@@ -50,7 +44,7 @@ Connection::~Connection() {
 
 void Connection::Start() noexcept {
   handshake_.emplace(host_.catalog());
-  raw_out_ = handshake_->TakeOutput();
+  raw_next_ = handshake_->TakeOutput();
   ArmSend();
   ArmRecv();
 }
@@ -75,7 +69,9 @@ void Connection::ArmRecv() noexcept {
     len = payload_slot_->req.length - payload_got_;
   } else {
     if (tx_ && Paused()) return;
-    if (!tx_ && raw_out_.size() - raw_sent_ > kMaxPendingHandshakeOutput) return;
+    if (!tx_ && raw_out_.size() - raw_sent_ + raw_next_.size() > kMaxPendingHandshakeOutput) {
+      return;
+    }
     if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
     if (in_end_ == in_.size() || in_begin_ > in_.size() / 2) {
       // Move the partial message to the front so the next recv has room.
@@ -131,7 +127,7 @@ void Connection::ProcessHandshake() noexcept {
   handshake_->Feed(
       std::string_view(reinterpret_cast<char*>(in_.data() + in_begin_), in_end_ - in_begin_));
   in_begin_ = in_end_ = 0;
-  raw_out_ += handshake_->TakeOutput();
+  raw_next_ += handshake_->TakeOutput();
   ArmSend();
   switch (handshake_->state()) {
     case nbd::Handshake::State::kNegotiating:
@@ -228,28 +224,23 @@ void Connection::SendReply(nbd::Slot& slot) noexcept {
     ReleaseSlot(slot);
     return MaybeFinish();
   }
-  queue_.push_back({&slot, ReplyBytes(slot)});
+  replies_.Push(slot);
   if (!send_inflight_) loop_.Defer(this);
 }
 
 void Connection::ArmSend() noexcept {
   if (send_inflight_ || closing_) return;
   send_iov_.clear();
+  if (raw_sent_ == raw_out_.size() && !raw_next_.empty()) {
+    // Only now, with no send in flight, may the bytes under the last send's iovec change.
+    raw_out_.clear();
+    raw_out_.swap(raw_next_);
+    raw_sent_ = 0;
+  }
   if (raw_sent_ < raw_out_.size()) {
     send_iov_.push_back({raw_out_.data() + raw_sent_, raw_out_.size() - raw_sent_});
   } else {
-    size_t skip = head_sent_;
-    for (size_t i = queue_head_; i < queue_.size() && send_iov_.size() < kMaxIov; ++i) {
-      for (const iovec& v : queue_[i].slot->iov) {
-        if (send_iov_.size() == kMaxIov) break;
-        if (skip >= v.iov_len) {
-          skip -= v.iov_len;
-          continue;
-        }
-        send_iov_.push_back({static_cast<uint8_t*>(v.iov_base) + skip, v.iov_len - skip});
-        skip = 0;
-      }
-    }
+    replies_.Gather(send_iov_, kMaxIov);
   }
   if (send_iov_.empty()) {
     if (drain_then_close_ && slots_.size() == free_slots_.size()) Close(close_reason_);
@@ -266,13 +257,12 @@ void Connection::ArmSend() noexcept {
 
 void Connection::OnSend(int res) noexcept {
   send_inflight_ = false;
-  if (res < 0 && (res == -EINTR || res == -EAGAIN)) return ArmSend();
+  // Not while closing: ArmSend would do nothing, and the connection would never finish.
+  if (!closing_ && (res == -EINTR || res == -EAGAIN)) return ArmSend();
   if (res < 0 && !closing_) Close(std::string("send failed: ") + std::strerror(-res));
   if (closing_) {
     // Unsent replies are dropped with the connection.
-    for (size_t i = queue_head_; i < queue_.size(); ++i) ReleaseSlot(*queue_[i].slot);
-    queue_.clear();
-    queue_head_ = head_sent_ = 0;
+    DropUnsentReplies();
     return MaybeFinish();
   }
   size_t sent = size_t(res);
@@ -283,19 +273,7 @@ void Connection::OnSend(int res) noexcept {
       raw_sent_ = 0;
     }
   } else {
-    while (sent > 0 && queue_head_ < queue_.size()) {
-      Queued& q = queue_[queue_head_];
-      size_t left = q.total - head_sent_;
-      if (sent < left) {
-        head_sent_ += sent;
-        break;
-      }
-      sent -= left;
-      head_sent_ = 0;
-      ++queue_head_;
-      ReleaseSlot(*q.slot);
-    }
-    if (queue_head_ == queue_.size()) queue_.clear(), queue_head_ = 0;
+    replies_.Consume(sent, [this](nbd::Slot& s) { ReleaseSlot(s); });
   }
   ArmSend();
   // Sent replies free slots and budget: a paused connection reads again.
@@ -308,6 +286,10 @@ void Connection::OnSend(int res) noexcept {
 }
 
 // --- Teardown ---
+
+void Connection::DropUnsentReplies() noexcept {
+  replies_.Clear([this](nbd::Slot& s) { ReleaseSlot(s); });
+}
 
 void Connection::CloseWhenDrained(const std::string& why) noexcept {
   if (drain_then_close_ || closing_) return;
@@ -327,11 +309,7 @@ void Connection::Close(const std::string& why) noexcept {
       io_uring_prep_cancel(sqe, &recv_op_, 0);
     }
   }
-  if (!send_inflight_) {
-    for (size_t i = queue_head_; i < queue_.size(); ++i) ReleaseSlot(*queue_[i].slot);
-    queue_.clear();
-    queue_head_ = head_sent_ = 0;
-  }
+  if (!send_inflight_) DropUnsentReplies();
   // A payload being received into its slot is released once that receive has completed:
   // the kernel may still write into the slot's buffer until then.
   if (payload_slot_ && !recv_inflight_) {

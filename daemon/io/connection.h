@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "io/event_loop.h"
+#include "io/reply_queue.h"
 #include "nbd/handshake.h"
 #include "nbd/transmission.h"
 #include "util/unique_fd.h"
@@ -76,10 +77,6 @@ class Connection final : public nbd::ReplySink, private Deferred {
     void (Connection::*fn)(int) noexcept = nullptr;
     void OnCqe(int res) noexcept override { (c->*fn)(res); }
   };
-  struct Queued {
-    nbd::Slot* slot;
-    size_t total;
-  };
 
   void ArmRecv() noexcept;
   void OnRecv(int res) noexcept;
@@ -94,6 +91,7 @@ class Connection final : public nbd::ReplySink, private Deferred {
   // Replies completed in one batch of CQEs go out together, after the batch.
   void RunDeferred() noexcept override { ArmSend(); }
   void OnSend(int res) noexcept;
+  void DropUnsentReplies() noexcept;
   void CloseWhenDrained(const std::string& why) noexcept;
   void MaybeFinish() noexcept;
 
@@ -122,12 +120,13 @@ class Connection final : public nbd::ReplySink, private Deferred {
   std::vector<nbd::Slot*> free_slots_;
   size_t inflight_bytes_ = 0;
 
-  // Sending: handshake bytes first, then replies in completion order.
+  // Sending: handshake bytes first, then replies in completion order. A send in flight
+  // points into raw_out_, so new handshake output goes to raw_next_ and moves over only
+  // between sends: appending to raw_out_ could reallocate it under the kernel's feet.
   std::string raw_out_;
   size_t raw_sent_ = 0;
-  std::vector<Queued> queue_;
-  size_t queue_head_ = 0;
-  size_t head_sent_ = 0;
+  std::string raw_next_;
+  ReplyQueue replies_;
   std::vector<iovec> send_iov_;
   msghdr msg_{};
   Op send_op_;

@@ -1,18 +1,21 @@
 // NbdServer in-process, driven through libnbd's C API and raw sockets: the handshake
-// timeout, the connection cap, the write-hook seam (deferred from another thread, failing),
-// and 64 aio requests in flight.
+// timeout, handshake replies that pile up behind a stalled send, the connection cap, the
+// write-hook seam (deferred from another thread, failing), and 64 aio requests in flight.
 #include "io/nbd_server.h"
 
 #include "io/event_loop.h"
 #include "io/listeners.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <libnbd.h>
 #include <linux/magic.h>
+#include <malloc.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -25,7 +28,9 @@
 #include <thread>
 #include <vector>
 
+#include "nbd/wire.h"
 #include "store/db.h"
+#include "test_util.h"
 #include "volume/volume_manager.h"
 
 namespace blocksnap {
@@ -267,6 +272,34 @@ TEST_F(ServerTest, ConnectionCap) {
   RawConnect();
   int third = RawConnect(/*expect_greeting=*/false);
   EXPECT_EQ(RecvUntilEof(third), "eof");
+}
+
+// A client that sends option after option without reading the replies: the server's send
+// stalls on the full socket while it goes on answering, so its handshake output grows under
+// a send in flight. Every reply must still arrive, byte for byte.
+TEST_F(ServerTest, HandshakeRepliesSurviveAStalledSend) {
+  // Freed heap memory is overwritten at once, so bytes sent from a stale buffer show.
+  ::mallopt(M_PERTURB, 0x5a);
+  Start();
+  int fd = RawConnect();
+  const uint32_t flags = htonl(nbd::kClientFixedNewstyle | nbd::kClientNoZeroes);
+  ASSERT_EQ(::send(fd, &flags, sizeof flags, 0), ssize_t(sizeof flags));
+  // 40-byte replies: 800 KB in all, below the 1 MiB at which the server stops reading
+  // options, and far more than the socket holds.
+  constexpr int kOptions = 20000;
+  std::string options;
+  for (int i = 0; i < kOptions; ++i) options += nbd::testing::Wire().opt(1000 + i % 50);
+  ASSERT_EQ(::send(fd, options.data(), options.size(), MSG_WAITALL), ssize_t(options.size()));
+  std::string expected;
+  for (int i = 0; i < kOptions; ++i) {
+    expected += nbd::testing::Wire().rep(1000 + i % 50, nbd::kRepErrUnsup, "option not supported");
+  }
+  std::string got(expected.size(), '\0');
+  ASSERT_EQ(::recv(fd, got.data(), got.size(), MSG_WAITALL), ssize_t(got.size()));
+  EXPECT_TRUE(got == expected) << "first difference at byte "
+                               << std::mismatch(got.begin(), got.end(), expected.begin()).first -
+                                      got.begin();
+  ::mallopt(M_PERTURB, 0);
 }
 
 TEST_F(ServerTest, WriteHookSeesEveryMutationAndMayDefer) {
