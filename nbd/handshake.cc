@@ -112,6 +112,7 @@ void Handshake::HandleExportName(std::string_view data) {
     // EXPORT_NAME has no error reply: the only answer is to disconnect.
     return Close("unknown export");
   }
+  if (!MetaContextsStillMatch(*exp, data)) return Close("meta contexts changed since set");
   if (meta_export_ != data) neg_.meta_contexts.clear();
   neg_.export_name = std::string(data);
   const ExportInfo& info = exp->info();
@@ -154,6 +155,11 @@ void Handshake::HandleInfoOrGo(uint32_t option, std::string_view data) {
   }
   auto exp = catalog_.Open(name);
   if (!exp) return ReplyError(option, kRepErrUnknown, "unknown export: " + name);
+  if (option == kOptGo && !MetaContextsStillMatch(*exp, name)) {
+    return ReplyError(option, kRepErrInvalid,
+                      "meta contexts changed since they were set (a snapshot was taken or "
+                      "deleted): set them again");
+  }
   const ExportInfo& info = exp->info();
 
   std::string item;
@@ -229,10 +235,22 @@ void Handshake::HandleMetaContext(uint32_t option, std::string_view data) {
     Reply(option, kRepMetaContext, item);
   }
   if (option == kOptSetMetaContext) {
+    meta_names_.clear();
+    for (size_t i : matched) meta_names_.push_back(available[i]);
     neg_.meta_contexts = std::move(matched);
     meta_export_ = name;
   }
   Reply(option, kRepAck);
+}
+
+bool Handshake::MetaContextsStillMatch(const Export& exp, std::string_view name) const {
+  if (meta_export_ != name || neg_.meta_contexts.empty()) return true;  // nothing carries over
+  auto available = exp.MetaContexts();
+  for (size_t k = 0; k < neg_.meta_contexts.size(); ++k) {
+    size_t i = neg_.meta_contexts[k];
+    if (i >= available.size() || available[i] != meta_names_[k]) return false;
+  }
+  return true;
 }
 
 }  // namespace blocksnap::nbd

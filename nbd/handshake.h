@@ -59,6 +59,10 @@ class Handshake {
   void HandleInfoOrGo(uint32_t option, std::string_view data);
   void HandleList(std::string_view data);
   void HandleMetaContext(uint32_t option, std::string_view data);
+  // False when exp, opened for `name`, no longer lists the contexts SET_META_CONTEXT chose
+  // for it at the same positions (a snapshot was deleted in between, say): their ids, which
+  // the client holds, would then name other contexts.
+  bool MetaContextsStillMatch(const Export& exp, std::string_view name) const;
   void Reply(uint32_t option, uint32_t type, std::string_view data = {});
   void ReplyError(uint32_t option, uint32_t type, std::string_view message);
   void Close(std::string reason);
@@ -70,7 +74,8 @@ class Handshake {
   std::string out_;
   std::string close_reason_;
   Negotiated neg_;
-  std::string meta_export_;  // the export SET_META_CONTEXT applied to
+  std::string meta_export_;              // the export SET_META_CONTEXT applied to
+  std::vector<std::string> meta_names_;  // the contexts it chose, as neg_.meta_contexts
   std::unique_ptr<Export> export_;
 };
 

@@ -19,6 +19,7 @@ class MemoryExport final : public Export {
   explicit MemoryExport(ExportInfo info);
 
   const ExportInfo& info() const override { return info_; }
+  std::vector<std::string> MetaContexts() const override { return contexts_; }
   void Read(uint64_t offset, std::span<uint8_t> buf, Completion& done) noexcept override;
   void Write(uint64_t offset, std::span<const uint8_t> data, bool fua,
              Completion& done) noexcept override;
@@ -33,6 +34,9 @@ class MemoryExport final : public Export {
   // Makes every later operation fail with -err (0 turns it off): tests the error mapping.
   void set_fail(int err) { fail_ = err; }
   size_t flushes() const { return flushes_; }
+  // What MetaContexts() lists from now on (the daemon's list changes with its snapshots).
+  // BLOCK_STATUS answers allocation for every one of them.
+  void set_meta_contexts(std::vector<std::string> names) { contexts_ = std::move(names); }
 
  private:
   ExportInfo info_;
@@ -40,6 +44,7 @@ class MemoryExport final : public Export {
   std::vector<bool> allocated_;
   int fail_ = 0;
   size_t flushes_ = 0;
+  std::vector<std::string> contexts_{std::string(kBaseAllocation)};
 };
 
 // A catalog over shared MemoryExports; each Open hands out a view of the same memory, as

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "nbd/memory_export.h"
+#include "nbd/meta_context.h"
 #include "test_util.h"
 
 namespace blocksnap::nbd {
@@ -267,6 +268,38 @@ TEST_F(HandshakeTest, MetaContextForAnotherExportDropped) {
   Send(Wire().opt(kOptSetMetaContext, MetaData("ro", {"base:allocation"})));
   Send(Wire().opt(kOptGo, GoData("disk", {})));
   EXPECT_TRUE(hs_.negotiated().meta_contexts.empty());
+}
+
+// The daemon's context list follows its snapshots. A snapshot deleted between SET_META_CONTEXT
+// and GO moves the contexts after it: the id the client holds would then name another
+// snapshot's changes. GO is refused until the client sets its contexts again; a snapshot
+// taken in between (appended) moves nothing.
+TEST_F(HandshakeTest, MetaContextsThatMovedBeforeGoAreSetAgain) {
+  ExportInfo info;
+  info.size = kSize;
+  MemoryExport& vol = catalog_.Add("vol", info);
+  vol.set_meta_contexts({"base:allocation", "blocksnap:changed:1", "blocksnap:changed:2"});
+  Start();
+  Send(Wire().opt(kOptStructuredReply));
+  const std::string set = Wire().opt(kOptSetMetaContext, MetaData("vol", {"blocksnap:changed:2"}));
+  EXPECT_EQ(Send(set), std::string(Wire()
+                                       .rep(kOptSetMetaContext, kRepMetaContext,
+                                            Wire().u32(ContextWireId(2)).str("blocksnap:changed:2"))
+                                       .rep(kOptSetMetaContext, kRepAck)));
+  vol.set_meta_contexts({"base:allocation", "blocksnap:changed:2"});  // snapshot 1 deleted
+  EXPECT_EQ(Send(Wire().opt(kOptGo, GoData("vol", {}))),
+            std::string(Wire().rep(kOptGo, kRepErrInvalid,
+                                   "meta contexts changed since they were set (a snapshot was "
+                                   "taken or deleted): set them again")));
+  EXPECT_EQ(hs_.state(), Handshake::State::kNegotiating);
+  EXPECT_EQ(Send(set), std::string(Wire()
+                                       .rep(kOptSetMetaContext, kRepMetaContext,
+                                            Wire().u32(ContextWireId(1)).str("blocksnap:changed:2"))
+                                       .rep(kOptSetMetaContext, kRepAck)));
+  vol.set_meta_contexts({"base:allocation", "blocksnap:changed:2", "blocksnap:changed:3"});
+  Send(Wire().opt(kOptGo, GoData("vol", {})));
+  ASSERT_EQ(hs_.state(), Handshake::State::kTransmission);
+  EXPECT_EQ(hs_.negotiated().meta_contexts, std::vector<size_t>{1});
 }
 
 TEST_F(HandshakeTest, MalformedMetaContext) {
