@@ -92,6 +92,12 @@ std::shared_ptr<Volume> VolumeManager::FindLocked(std::string_view name_or_id) c
 
 Result<VolumeRecord> VolumeManager::Create(const CreateVolumeRequest& req) {
   BS_RETURN_IF_ERROR(ValidateVolumeName(req.name));
+  // Names and ids are looked up through one "name or id" argument, names first: a name
+  // that reads as an id would hide that volume from every command and from the scheduler.
+  if (ParseVolumeId(req.name).ok()) {
+    return InvalidArgument("invalid volume name '" + req.name +
+                           "': names of the form vol-<16 hex digits> are volume ids");
+  }
   BS_RETURN_IF_ERROR(ValidateVolumeSize(req.size));
   BS_RETURN_IF_ERROR(ValidateChunkSize(req.chunk_size));
   for (const auto& [k, v] : req.tags) BS_RETURN_IF_ERROR(ValidateTag(k, v));

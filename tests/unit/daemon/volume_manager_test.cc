@@ -60,6 +60,14 @@ TEST_F(VolumeManagerTest, ErrorsChangeNothing) {
   EXPECT_EQ(vm_->Create({"a", 1 << 20}).status().code(), Code::kAlreadyExists);
   EXPECT_EQ(vm_->Create({"b", 1000}).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(vm_->Create({"b/c", 1 << 20}).status().code(), Code::kInvalidArgument);
+  // A name that reads as another volume's id would shadow it wherever "name or id" is taken.
+  auto a = vm_->Get("a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(vm_->Create({a->IdString(), 1 << 20}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(vm_->Create({"vol-00000000000000ff", 1 << 20}).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_TRUE(vm_->Create({"vol-backup", 1 << 20}).ok());  // only the exact id form is refused
+  ASSERT_TRUE(vm_->Delete("vol-backup", false).ok());
   EXPECT_EQ(vm_->Create({"b", 1 << 20, 3000}).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(vm_->Delete("zz", false).code(), Code::kNotFound);
   EXPECT_EQ(vm_->Tag("zz", {{"k", "v"}}, {}).status().code(), Code::kNotFound);
