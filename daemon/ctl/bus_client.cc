@@ -155,6 +155,10 @@ Result<std::string> BusClient::CreateVolume(const CreateVolumeArgs& args) {
   return std::string(id);
 }
 
+int NoCallTimeout(sd_bus_message* call) {
+  return sd_bus_set_method_call_timeout(sd_bus_message_get_bus(call), UINT64_MAX - 1);
+}
+
 Result<std::vector<VolumeInfo>> BusClient::ListVolumes() {
   MessagePtr reply;
   BS_RETURN_IF_ERROR(CallManager(

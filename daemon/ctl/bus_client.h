@@ -44,6 +44,11 @@ struct CreateVolumeArgs {
   Tags tags;
 };
 
+// For calls that may outlast sd-bus' default 25 s (snapshot Wait, Dump, Verify, Diff, a
+// policy run or reload that waits for a round of snapshots): lifts the connection's default
+// timeout. Called from a CallManager append function, before the call is sent.
+int NoCallTimeout(sd_bus_message* call);
+
 class BusClient {
  public:
   // Connects to the daemon's control socket at path. The failure message reads

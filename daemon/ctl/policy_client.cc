@@ -44,8 +44,10 @@ Result<Json> PlanPolicies(BusClient& client, uint32_t days) {
 }
 
 Result<Json> RunPolicy(BusClient& client, const std::string& name, const std::string& schedule) {
+  // Replies once every snapshot of the round is complete.
   return CallArray(client, "RunPolicy", [&](sd_bus_message* m) {
-    return sd_bus_message_append(m, "ss", name.c_str(), schedule.c_str());
+    int r = NoCallTimeout(m);
+    return r < 0 ? r : sd_bus_message_append(m, "ss", name.c_str(), schedule.c_str());
   });
 }
 
@@ -70,8 +72,8 @@ Result<std::vector<std::string>> ListPolicyErrors(BusClient& client) {
 
 Result<Json> ReloadPolicies(BusClient& client) {
   MessagePtr reply;
-  BS_RETURN_IF_ERROR(client.CallManager(
-      "ReloadPolicies", [](sd_bus_message*) { return 0; }, &reply));
+  // Replies after a round already running has finished.
+  BS_RETURN_IF_ERROR(client.CallManager("ReloadPolicies", NoCallTimeout, &reply));
   uint32_t count = 0;
   std::vector<std::string> errors;
   int r = sd_bus_message_read(reply.get(), "u", &count);

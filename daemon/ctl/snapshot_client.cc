@@ -9,12 +9,6 @@
 namespace blocksnap::ctl {
 namespace {
 
-// Long calls (Wait, Dump, Verify, Diff) may take longer than sd-bus' default 25 s: the
-// connection's default timeout is lifted before they are sent.
-int NoTimeout(sd_bus_message* call) {
-  return sd_bus_set_method_call_timeout(sd_bus_message_get_bus(call), UINT64_MAX - 1);
-}
-
 int ReadDict(sd_bus_message* m, SnapJson* out) {
   return ReadDictJson(m, out, /*snake_case_keys=*/false);
 }
@@ -70,7 +64,7 @@ Result<SnapJson> GetSnapshot(BusClient& c, const std::string& id) {
 
 Result<SnapJson> WaitSnapshot(BusClient& c, const std::string& id) {
   return CallDict(c, "WaitSnapshot", [&](sd_bus_message* m) {
-    int r = NoTimeout(m);
+    int r = NoCallTimeout(m);
     return r < 0 ? r : sd_bus_message_append(m, "s", id.c_str());
   });
 }
@@ -97,7 +91,7 @@ Status DumpSnapshot(BusClient& c, const std::string& id, const std::string& path
   return c.CallManager(
       "DumpSnapshot",
       [&](sd_bus_message* m) {
-        int r = NoTimeout(m);
+        int r = NoCallTimeout(m);
         return r < 0 ? r : sd_bus_message_append(m, "ss", id.c_str(), path.c_str());
       },
       &reply);
@@ -108,7 +102,7 @@ Result<VerifyResult> VerifySnapshot(BusClient& c, const std::string& id) {
   BS_RETURN_IF_ERROR(c.CallManager(
       "VerifySnapshot",
       [&](sd_bus_message* m) {
-        int r = NoTimeout(m);
+        int r = NoCallTimeout(m);
         return r < 0 ? r : sd_bus_message_append(m, "s", id.c_str());
       },
       &reply));
@@ -133,7 +127,7 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> DiffSnapshots(BusClient& c,
   BS_RETURN_IF_ERROR(c.CallManager(
       "DiffSnapshots",
       [&](sd_bus_message* m) {
-        int r = NoTimeout(m);
+        int r = NoCallTimeout(m);
         return r < 0 ? r : sd_bus_message_append(m, "ss", from.c_str(), to.c_str());
       },
       &reply));
