@@ -111,6 +111,7 @@ void SnapshotJob::Run() {
   Status st = Sweep();
   // The background commit ends first, whatever happens next.
   if (Status c = WaitCommit(); st.ok() && !cancel_.load()) st = c;
+  if (st.ok() && !cancel_.load()) st = SyncVolume();
   if (st.ok() && !cancel_.load()) st = Flush(/*final=*/true);
   if (cancel_.load()) {
     // As if the daemon died here: the record stays pending; startup recovery fails it.
@@ -195,6 +196,17 @@ Status SnapshotJob::ServeQueue() {
     if (r != kWriteDeferred) w.waiter->Proceed(r);
   }
   return st;
+}
+
+// The final commit ends the frozen generation: its dirty bits go, and no later snapshot
+// copies those chunks again. The bytes this one read from the page cache must be on disk
+// by then, or after a power loss the image would hold older bytes than every later
+// snapshot records for those chunks.
+Status SnapshotJob::SyncVolume() {
+  while (::fdatasync(volume_->fd()) != 0) {
+    if (errno != EINTR) return FromErrno(errno, "syncing volume " + volume_->name());
+  }
+  return Status::Ok();
 }
 
 Result<uint64_t> SnapshotJob::ReadChunk(uint64_t chunk, uint8_t* dst) {

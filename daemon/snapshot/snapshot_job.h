@@ -101,6 +101,7 @@ class SnapshotJob {
   Status Flush(bool final);
   // Waits for every background commit; the first failure among them.
   Status WaitCommit();
+  Status SyncVolume();  // before the final commit
   Status Commit(ChunkTxn& txn, bool final);
   void Fail(const Status& why);
   // Lets every queued writer proceed (res < 0: fail them instead). Marks the queue closed.
