@@ -201,7 +201,10 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   if (debug_no_tracking) {  // benchmarks: the cost of dirty tracking, measured by its absence
     spdlog::warn("--debug-no-tracking: writes are not tracked and snapshots are refused");
     nbd_options.write_hook = restore->WrapHooks({});  // restores still fill lazily
-    (*snapshots)->set_tracking_disabled(true);
+    if (Status st = (*snapshots)->DisableTracking(); !st.ok()) {
+      spdlog::critical("--debug-no-tracking: {}", st.message());
+      return 1;
+    }
   }
   // [exports] Completed snapshots as read-only exports, with their chunk cache and readers.
   auto snapshot_exports = std::make_unique<io::SnapshotExports>(**snapshots, config.export_cache,

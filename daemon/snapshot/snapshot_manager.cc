@@ -131,7 +131,16 @@ Status SnapshotManager::AttachVolume(std::shared_ptr<Volume> volume, bool create
                      ? fmt::format(" ({} chunks not hydrated yet were left alone)", r.not_local)
                      : std::string());
   }
-  volumes_[id] = std::make_shared<VolumeTracking>(std::move(volume), std::move(tracker));
+  auto vt = std::make_shared<VolumeTracking>(std::move(volume), std::move(tracker));
+  if (tracking_disabled_) BS_RETURN_IF_ERROR(vt->tracker().DeleteDurable());
+  volumes_[id] = std::move(vt);
+  return Status::Ok();
+}
+
+Status SnapshotManager::DisableTracking() {
+  std::lock_guard lock(mu_);
+  tracking_disabled_ = true;
+  for (auto& [id, vt] : volumes_) BS_RETURN_IF_ERROR(vt->tracker().DeleteDurable());
   return Status::Ok();
 }
 

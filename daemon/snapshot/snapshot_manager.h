@@ -50,8 +50,10 @@ class SnapshotManager {
   // The I/O layer's pause/resume; nullptr (the default) when nothing writes.
   void set_write_gate(WriteGate* gate) { gate_ = gate; }
   // Benchmarks only (blocksnapd --debug-no-tracking): writes are not tracked, so every
-  // snapshot would be wrong; Create refuses with kBusy.
-  void set_tracking_disabled(bool off) { tracking_disabled_ = off; }
+  // snapshot would be wrong; Create refuses with kBusy. The durable dirty state of every
+  // volume, attached now or later, is deleted: it would claim to know what changed, and
+  // the next start with tracking rescans instead.
+  Status DisableTracking();
 
   // --- Volume lifecycle (called by the volume manager / main.cc) ---
   // Starts tracking an open volume. created_now: the volume was just created (all zeros).

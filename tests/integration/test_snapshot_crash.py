@@ -151,3 +151,22 @@ def test_completed_snapshot_leaves_no_unsynced_volume_data(daemon):
     assert rec["state"] == "completed"
     assert dirty_pages(path) == 0
     h.shutdown()
+
+
+def test_debug_no_tracking_forgets_dirty_state(daemon, tmp_path):
+    """Writes under --debug-no-tracking (a benchmark switch) are not tracked, so that run
+    deletes every volume's durable dirty state: the next normal start rescans instead of
+    trusting it, and its next snapshot holds those writes."""
+    create_volume(daemon, "v", 8 * MiB)
+    write(daemon, "v", [(0, os.urandom(8 * MiB))])
+    snapshot(daemon, "v")
+    daemon.stop()
+    daemon.extra_args.append("--debug-no-tracking")
+    daemon.start()
+    write(daemon, "v", [(3 * CHUNK, os.urandom(CHUNK))])
+    daemon.stop()
+    daemon.extra_args.remove("--debug-no-tracking")
+    daemon.start()
+    rec = snapshot(daemon, "v")
+    assert dump_sha(daemon, rec["id"], tmp_path / "n.raw") == volume_sha(daemon, "v")
+    assert "rescanning it against its last snapshot" in daemon.log_text()
