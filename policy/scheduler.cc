@@ -95,8 +95,9 @@ std::vector<Action> Retain(const Policy& policy, const VolumeInfo& volume,
 
 std::optional<TimePoint> NextWake(const std::vector<Policy>& policies, TimePoint now) {
   std::optional<TimePoint> best;
+  // Disabled policies count too: their slots pass in a Step that makes nothing, so that
+  // enabling one later finds its last slot current instead of catching up.
   for (const Policy& policy : policies) {
-    if (!policy.enabled) continue;
     for (const Schedule& s : policy.schedules) {
       auto t = NextRun(s, now);
       if (t && (!best || *t < *best)) best = t;

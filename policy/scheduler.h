@@ -58,7 +58,8 @@ std::vector<Action> Step(const std::vector<Policy>& policies, SchedulerState& st
 std::vector<Action> Retain(const Policy& policy, const VolumeInfo& volume,
                            const std::vector<SnapshotInfo>& snapshots, TimePoint now);
 
-// The earliest instant after `now` at which some enabled schedule has a slot, or nullopt.
+// The earliest instant after `now` at which some schedule has a slot, or nullopt. Disabled
+// policies count: a Step at their slots moves their state on without making anything.
 std::optional<TimePoint> NextWake(const std::vector<Policy>& policies, TimePoint now);
 
 // What Tick needs from the world.

@@ -284,6 +284,33 @@ TEST(Planner, ReEnabledPolicyDoesNotCatchUp) {
   EXPECT_EQ(Step(policies, state, Volumes(), T("2024-05-06T03:00:00Z")).size(), 2u);
 }
 
+// The daemon only steps when NextWake says so. A disabled hourly policy beside a nightly
+// one: its slots must still wake the loop (doing nothing), or enabling it at 15:30 would
+// find its last slot at 03:00 and catch up at once, which docs/policies.md rules out.
+TEST(Planner, EnablingAPolicyBetweenTicksDoesNotCatchUp) {
+  std::vector<Policy> policies = Policies(R"(policies:
+  - name: nightly
+    target: {tags: {backup: nightly}}
+    schedules: [{name: s, create: {every: 24h, times: ["03:00"], timezone: UTC}, retain: {count: 3}}]
+  - name: hourly
+    enabled: false
+    target: {tags: {backup: nightly}}
+    schedules: [{name: s, create: {every: 1h}, retain: {count: 3}}]
+)");
+  SchedulerState state;
+  TimePoint now = T("2024-05-05T03:00:00Z");
+  Step(policies, state, Volumes(), now);
+  const TimePoint enable_at = T("2024-05-05T15:30:00Z");
+  for (auto next = NextWake(policies, now); next && *next < enable_at;
+       next = NextWake(policies, now)) {
+    now = *next;
+    for (const Action& a : Step(policies, state, Volumes(), now)) EXPECT_NE(a.policy, "hourly");
+  }
+  policies[1].enabled = true;  // `policy reload` ticks at once
+  EXPECT_TRUE(Step(policies, state, Volumes(), enable_at).empty());
+  EXPECT_EQ(Step(policies, state, Volumes(), T("2024-05-05T16:00:00Z")).size(), 2u);
+}
+
 TEST(Planner, MatchAllAndSeveralPolicies) {
   std::vector<Policy> policies = Policies(R"(policies:
   - name: any
