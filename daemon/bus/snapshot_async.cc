@@ -57,10 +57,11 @@ void SnapshotAsync::Emit(const char* member, const SnapshotRecord& r) {
 
 void SnapshotAsync::SnapshotCreated(const SnapshotRecord& record) noexcept {
   try {
-    queue_->Post([this, record] {
-      if (exiting_) return;
-      Emit("SnapshotCreated", record);
-      Watch(record.IdString(), nullptr);  // SnapshotCompleted when it ends
+    queue_->Post([weak = weak_from_this(), record] {
+      auto self = weak.lock();
+      if (!self || self->exiting_) return;
+      self->Emit("SnapshotCreated", record);
+      self->Watch(record.IdString(), nullptr);  // SnapshotCompleted when it ends
     });
   } catch (const std::exception& e) {
     spdlog::warn("signalling snapshot {}: {}", record.IdString(), e.what());
@@ -69,8 +70,9 @@ void SnapshotAsync::SnapshotCreated(const SnapshotRecord& record) noexcept {
 
 void SnapshotAsync::SnapshotRemoved(const SnapshotRecord& record) noexcept {
   try {
-    queue_->Post([this, record] {
-      if (!exiting_) Emit("SnapshotRemoved", record);
+    queue_->Post([weak = weak_from_this(), record] {
+      auto self = weak.lock();
+      if (self && !self->exiting_) self->Emit("SnapshotRemoved", record);
     });
   } catch (const std::exception& e) {
     spdlog::warn("signalling snapshot {}: {}", record.IdString(), e.what());
@@ -85,6 +87,7 @@ void SnapshotAsync::JoinAll() {
 
 int SnapshotAsync::OnExit(sd_event_source*, void* userdata) noexcept {
   auto* self = static_cast<SnapshotAsync*>(userdata);
+  auto keep = self->weak_from_this().lock();  // the clear below may release the last owner
   self->exiting_ = true;
   self->timer_.reset();
   self->watched_.clear();  // unanswered waits: their callers see the connection close
@@ -163,6 +166,7 @@ void SnapshotAsync::ArmTimer() {
 
 int SnapshotAsync::OnTimer(sd_event_source*, uint64_t, void* userdata) noexcept {
   auto* self = static_cast<SnapshotAsync*>(userdata);
+  auto keep = self->weak_from_this().lock();  // Poll may release the last owner
   try {
     self->Poll();
   } catch (const std::exception& e) {
@@ -191,10 +195,12 @@ void SnapshotAsync::Poll() {
       for (auto& waiter : watched->waiters) waiter->Error(rec.status());
       continue;
     }
-    Run([this, snapshots, id, watched]() -> std::function<void()> {
+    Run([weak = weak_from_this(), snapshots, id, watched]() -> std::function<void()> {
       auto final_rec = std::make_shared<Result<SnapshotRecord>>(snapshots->Wait(id));
-      return [this, final_rec, watched] {
-        if (final_rec->ok() && watched->signal) Emit("SnapshotCompleted", **final_rec);
+      return [weak, final_rec, watched] {
+        auto self = weak.lock();
+        if (!self) return;  // every connection is gone: nobody to answer
+        if (final_rec->ok() && watched->signal) self->Emit("SnapshotCompleted", **final_rec);
         for (auto& waiter : watched->waiters) {
           if (!final_rec->ok()) {
             waiter->Error(final_rec->status());

@@ -40,7 +40,11 @@
 
 namespace blocksnap {
 
-class SnapshotAsync final : public SnapshotManager::Listener {
+// Dropping a PendingReply may drop the last reference to its connection, and with it this
+// instance (DestroyConnection). So every callback that can do that holds a reference to
+// the instance while it runs, and work posted to the loop refers to it weakly.
+class SnapshotAsync final : public SnapshotManager::Listener,
+                            public std::enable_shared_from_this<SnapshotAsync> {
  public:
   static constexpr uint64_t kPollUsec = 50'000;
 
