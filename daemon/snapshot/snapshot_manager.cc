@@ -86,7 +86,22 @@ Status SnapshotManager::Recover() {
     auto it = chunk_sizes.find(vol);
     BS_RETURN_IF_ERROR(Collect(vol, it == chunk_sizes.end() ? 0 : it->second).status());
   }
-  return Status::Ok();
+  return DeleteOrphanDirtyState();
+}
+
+Status SnapshotManager::DeleteOrphanDirtyState() {
+  // A volume delete removes the record, then (VolumeDeleted) the dirty state: a crash in
+  // between leaves state nothing reads.
+  BS_ASSIGN_OR_RETURN(auto ids, db_.LeadingIds(Cf::kDirty));
+  rocksdb::WriteBatch b;
+  for (uint64_t vol : ids) {
+    BS_ASSIGN_OR_RETURN(auto record, db_.Get(Cf::kMeta, VolumeKey(vol)));
+    if (record) continue;
+    spdlog::warn("removing the dirty state of {}: a volume without a record (interrupted delete)",
+                 FormatVolumeId(vol));
+    StageDeleteDirtyState(db_, b, vol);
+  }
+  return b.Count() ? db_.Write(b) : Status::Ok();
 }
 
 Result<LiveVersions> SnapshotManager::Live(uint64_t volume_id) const {

@@ -135,6 +135,7 @@ class SnapshotManager {
   SnapshotManager(Db& db, SnapshotManagerOptions options, std::unique_ptr<ChunkStore> store)
       : db_(db), options_(options), store_(std::move(store)), map_(db) {}
   Status Recover();
+  Status DeleteOrphanDirtyState();  // part of Recover
   Result<SnapshotRecord> Load(std::string_view id) const;
   Result<SnapshotRecord> LoadCompleted(std::string_view id) const;
   // The versions of `volume_id` that still read the block map. Caller holds mu_.

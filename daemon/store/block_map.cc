@@ -118,21 +118,9 @@ Status BlockMap::ForEachEntry(
 }
 
 Result<std::vector<uint64_t>> BlockMap::Volumes() {
-  std::vector<uint64_t> out;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_.raw()->NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::kMap)));
-  // Skip from one volume's prefix to the next: one seek per volume.
-  for (it->SeekToFirst(); it->Valid();) {
-    auto key = View(it->key());
-    if (key.size() < 8)
-      return Corruption("block map key of " + std::to_string(key.size()) + " bytes");
-    uint64_t vol = GetBe64(key);
-    out.push_back(vol);
-    if (vol == UINT64_MAX) break;
-    it->Seek(MapVolumePrefix(vol + 1));
-  }
-  BS_RETURN_IF_ERROR(FromRocks(it->status(), "scanning the block map"));
-  return out;
+  auto ids = db_.LeadingIds(Cf::kMap);
+  if (!ids.ok()) return ids.status().WithContext("scanning the block map");
+  return ids;
 }
 
 }  // namespace blocksnap

@@ -209,6 +209,24 @@ Status Db::ScanPrefix(Cf which, std::string_view prefix,
   return FromRocks(it->status(), "scanning " + std::string(prefix));
 }
 
+Result<std::vector<uint64_t>> Db::LeadingIds(Cf which) {
+  std::vector<uint64_t> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(which)));
+  for (it->SeekToFirst(); it->Valid();) {
+    rocksdb::Slice key = it->key();
+    if (key.size() < 8) return Corruption("a key of " + std::to_string(key.size()) + " bytes");
+    uint64_t id = 0;
+    for (size_t i = 0; i < 8; ++i) id = id << 8 | uint8_t(key[i]);
+    out.push_back(id);
+    if (id == UINT64_MAX) break;
+    char next[8];
+    for (size_t i = 0; i < 8; ++i) next[i] = char((id + 1) >> (56 - 8 * i));
+    it->Seek(rocksdb::Slice(next, sizeof next));
+  }
+  BS_RETURN_IF_ERROR(FromRocks(it->status(), "scanning for ids"));
+  return out;
+}
+
 Result<uint64_t> Db::CleanUnloggedChunks() {
   // The refs format (FORMAT.md): the key is the 32-byte hash, the count int64 LE.
   constexpr size_t kHash = 32;

@@ -68,6 +68,9 @@ class Db {
   // to stop early.
   Status ScanPrefix(Cf which, std::string_view prefix,
                     const std::function<bool(std::string_view, std::string_view)>& fn);
+  // The distinct ids that keys of `which` start with (8 bytes big endian: the volume of the
+  // map and dirty families), in order, one seek per id.
+  Result<std::vector<uint64_t>> LeadingIds(Cf which);
   // Atomically increments the 64-bit counter at meta key `name` and returns the new value.
   // Used for volume and snapshot ids; serialized internally.
   Result<uint64_t> NextId(std::string_view name);
