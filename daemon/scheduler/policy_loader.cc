@@ -21,7 +21,12 @@ std::vector<std::string> ListPolicyFiles(const std::string& dir, std::vector<std
   namespace fs = std::filesystem;
   std::vector<std::string> files;
   std::error_code ec;
-  if (!fs::exists(dir, ec)) return files;
+  const bool exists = fs::exists(dir, ec);  // a missing directory is no error; EACCES is
+  if (ec) {
+    errors->push_back("cannot reach the policy directory: " + ec.message());
+    return files;
+  }
+  if (!exists) return files;
   fs::directory_iterator it(dir, ec);
   if (ec) {
     errors->push_back("cannot list the policy directory: " + ec.message());

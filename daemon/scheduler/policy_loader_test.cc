@@ -44,6 +44,18 @@ TEST_F(PolicyLoaderTest, MissingDirectoryHasNoPoliciesAndNoErrors) {
   EXPECT_TRUE(set.errors.empty());
 }
 
+// A directory that cannot be reached (here a symlink loop: ELOOP, where root would see
+// through permissions) is an error, not "no policies".
+TEST_F(PolicyLoaderTest, UnreachableDirectoryIsReported) {
+  std::filesystem::create_directory_symlink(dir_ / "b", dir_ / "a");
+  std::filesystem::create_directory_symlink(dir_ / "a", dir_ / "b");
+  policy::PolicySet set = LoadPolicyDir((dir_ / "a").string());
+  EXPECT_TRUE(set.policies.empty());
+  ASSERT_EQ(set.errors.size(), 1u);
+  EXPECT_NE(set.errors[0].reason.find("cannot reach the policy directory"), std::string::npos)
+      << set.errors[0].ToString();
+}
+
 TEST_F(PolicyLoaderTest, ReadsYamlFilesInNameOrderAndSkipsBadOnes) {
   Write("b.yaml", Good("second"));
   Write("a.yaml", Good("first"));
