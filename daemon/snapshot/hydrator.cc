@@ -214,7 +214,9 @@ void Hydration::Run() {
       }
       if (rate) {
         // Token bucket: wait until `copied` bytes are due at `rate`.
-        auto due = t0 + std::chrono::microseconds(copied * 1000000 / rate);
+        // Whole seconds first: copied * 10^6 would pass 2^64 after 18 TB.
+        auto due = t0 + std::chrono::seconds(copied / rate) +
+                   std::chrono::microseconds((copied % rate) * 1000000 / rate);
         if (stop_cv_.wait_until(lock, due, [this] { return stop_; })) return;
       }
     }
