@@ -157,8 +157,8 @@ void Handshake::HandleInfoOrGo(uint32_t option, std::string_view data) {
   if (!exp) return ReplyError(option, kRepErrUnknown, "unknown export: " + name);
   if (option == kOptGo && !MetaContextsStillMatch(*exp, name)) {
     return ReplyError(option, kRepErrInvalid,
-                      "meta contexts changed since they were set (a snapshot was taken or "
-                      "deleted): set them again");
+                      "meta contexts changed since they were set (a snapshot was deleted): "
+                      "set them again");
   }
   const ExportInfo& info = exp->info();
 

@@ -290,7 +290,7 @@ TEST_F(HandshakeTest, MetaContextsThatMovedBeforeGoAreSetAgain) {
   EXPECT_EQ(Send(Wire().opt(kOptGo, GoData("vol", {}))),
             std::string(Wire().rep(kOptGo, kRepErrInvalid,
                                    "meta contexts changed since they were set (a snapshot was "
-                                   "taken or deleted): set them again")));
+                                   "deleted): set them again")));
   EXPECT_EQ(hs_.state(), Handshake::State::kNegotiating);
   EXPECT_EQ(Send(set), std::string(Wire()
                                        .rep(kOptSetMetaContext, kRepMetaContext,
