@@ -2,18 +2,10 @@
 
 #include <memory>
 
+#include "store/big_endian.h"
+
 namespace blocksnap {
 namespace {
-
-void PutBe64(std::string& s, uint64_t v) {
-  for (int i = 7; i >= 0; --i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t GetBe64(std::string_view s) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = v << 8 | static_cast<uint8_t>(s[i]);
-  return v;
-}
 
 std::string_view View(const rocksdb::Slice& s) {
   return {s.data(), s.size()};

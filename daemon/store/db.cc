@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "store/big_endian.h"
 #include "store/pack.h"
 
 namespace blocksnap {
@@ -215,13 +216,12 @@ Result<std::vector<uint64_t>> Db::LeadingIds(Cf which) {
   for (it->SeekToFirst(); it->Valid();) {
     rocksdb::Slice key = it->key();
     if (key.size() < 8) return Corruption("a key of " + std::to_string(key.size()) + " bytes");
-    uint64_t id = 0;
-    for (size_t i = 0; i < 8; ++i) id = id << 8 | uint8_t(key[i]);
+    uint64_t id = GetBe64({key.data(), key.size()});
     out.push_back(id);
     if (id == UINT64_MAX) break;
-    char next[8];
-    for (size_t i = 0; i < 8; ++i) next[i] = char((id + 1) >> (56 - 8 * i));
-    it->Seek(rocksdb::Slice(next, sizeof next));
+    std::string next;
+    PutBe64(next, id + 1);
+    it->Seek(next);
   }
   BS_RETURN_IF_ERROR(FromRocks(it->status(), "scanning for ids"));
   return out;
