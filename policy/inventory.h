@@ -3,6 +3,7 @@
 #pragma once
 
 #include <compare>
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -24,6 +25,10 @@ struct SnapshotInfo {
   TimePoint created{};
   Tags tags;  // including the reserved blocksnap:policy / blocksnap:schedule tags
   bool locked = false;
+  // Creation order: a later snapshot has a higher number (0: unknown). Retention ranks
+  // snapshots by it before `created`, so that a wall clock stepped backwards cannot make the
+  // snapshot just taken look like the oldest one.
+  uint64_t sequence = 0;
 };
 
 struct ScheduleKey {

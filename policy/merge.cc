@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "policy/schedule.h"
 
@@ -95,7 +96,8 @@ std::vector<Deletion> DecidePolicyRetention(const Policy& policy,
     std::vector<RetainCandidate> mine;
     for (const auto& [id, names] : owners) {
       if (std::find(names.begin(), names.end(), sched.name) != names.end()) {
-        mine.push_back({id, by_id[id]->created, by_id[id]->locked});
+        const SnapshotInfo& s = *by_id[id];
+        mine.push_back({id, s.created, s.locked, s.sequence});
       }
     }
     for (Deletion& d : DecideRetention(sched.retain, *sched.create.zone, mine, now)) {
@@ -124,7 +126,7 @@ std::vector<Deletion> DecidePolicyRetention(const Policy& policy,
   std::sort(out.begin(), out.end(), [&](const Deletion& a, const Deletion& b) {
     const SnapshotInfo& x = *by_id[a.id];
     const SnapshotInfo& y = *by_id[b.id];
-    return x.created != y.created ? x.created < y.created : x.id < y.id;
+    return std::tie(x.sequence, x.created, x.id) < std::tie(y.sequence, y.created, y.id);
   });
   return out;
 }

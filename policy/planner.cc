@@ -10,13 +10,15 @@ namespace {
 class SimulatedExecutor : public Executor {
  public:
   SimulatedExecutor(std::vector<SnapshotInfo> snapshots, TimePoint* clock)
-      : snapshots_(std::move(snapshots)), clock_(clock) {}
+      : snapshots_(std::move(snapshots)), clock_(clock) {
+    for (const SnapshotInfo& s : snapshots_) sequence_ = std::max(sequence_, s.sequence);
+  }
 
   void SaveState(const SchedulerState&) override {}
 
   Expected<std::string> CreateSnapshot(const Action& create) override {
     std::string id = "plan-" + std::to_string(++created_);
-    snapshots_.push_back({id, create.volume_id, *clock_, create.tags, false});
+    snapshots_.push_back({id, create.volume_id, *clock_, create.tags, false, ++sequence_});
     return id;
   }
 
@@ -40,6 +42,7 @@ class SimulatedExecutor : public Executor {
   std::vector<SnapshotInfo> snapshots_;
   TimePoint* clock_;
   int created_ = 0;
+  uint64_t sequence_ = 0;  // planned snapshots come after every existing one
 };
 
 }  // namespace

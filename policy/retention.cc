@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <tuple>
 
 #include "policy/duration.h"
 
@@ -79,7 +80,7 @@ std::vector<Deletion> DecideRetention(const RetainRule& rule, const TimeZone& zo
                                       std::vector<RetainCandidate> snapshots, TimePoint now) {
   std::sort(snapshots.begin(), snapshots.end(),
             [](const RetainCandidate& a, const RetainCandidate& b) {
-              return a.created != b.created ? a.created > b.created : a.id > b.id;
+              return std::tie(a.sequence, a.created, a.id) > std::tie(b.sequence, b.created, b.id);
             });
   // The newest of the whole set is never deleted on age alone (even if it is locked, it is
   // the one that stays).

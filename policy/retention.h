@@ -10,6 +10,7 @@
 //  - Locked snapshots are never deleted, and do not take a place in the count or a tier.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct RetainCandidate {
   std::string id;
   TimePoint created{};
   bool locked = false;
+  uint64_t sequence = 0;  // creation order, as SnapshotInfo::sequence
 };
 
 // A snapshot to delete and the rule that caused it, for humans and logs.
@@ -31,8 +33,9 @@ struct Deletion {
   std::string reason;
 };
 
-// The snapshots of `snapshots` that `rule` deletes at `now`, oldest first. Ties in creation
-// time are broken by id. `zone` places tier boundaries (the schedule's zone).
+// The snapshots of `snapshots` that `rule` deletes at `now`, oldest first. "Newest" means
+// the highest sequence; equal sequences (0: unknown) are ranked by creation time, then id. `zone`
+// places tier boundaries (the schedule's zone).
 std::vector<Deletion> DecideRetention(const RetainRule& rule, const TimeZone& zone,
                                       std::vector<RetainCandidate> snapshots, TimePoint now);
 

@@ -3,6 +3,8 @@
 // equals what a live scheduler ticking on its own clock does.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "policy/parser.h"
 #include "policy/planner.h"
 #include "tests/unit/policy/test_util.h"
@@ -178,7 +180,9 @@ class RecordingExecutor : public Executor {
   void SaveState(const SchedulerState&) override { ++saves; }
   Expected<std::string> CreateSnapshot(const Action& c) override {
     std::string id = "plan-" + std::to_string(++n_);
-    snaps_.push_back({id, c.volume_id, now, c.tags, false});
+    uint64_t sequence = 0;  // after every existing snapshot, as the daemon's ids count up
+    for (const SnapshotInfo& s : snaps_) sequence = std::max(sequence, s.sequence);
+    snaps_.push_back({id, c.volume_id, now, c.tags, false, sequence + 1});
     return id;
   }
   std::vector<SnapshotInfo> Snapshots(const std::string& volume_id) override {
@@ -259,6 +263,26 @@ TEST(Planner, RunNowActsOnceWithoutTouchingState) {
   off.enabled = false;
   EXPECT_EQ(RunNow(off, "", in.volumes, exec, exec.now).error().message,
             "policy 'db-nightly' is disabled");
+}
+
+// A wall clock stepped back a week: the snapshot just taken carries the oldest creation time,
+// yet it is the newest, and count retention deletes the oldest by creation order instead.
+TEST(Planner, ClockSteppedBackKeepsTheSnapshotJustTaken) {
+  PlanInput in = Input();
+  uint64_t sequence = 0;
+  for (SnapshotInfo& s : in.snapshots) s.sequence = ++sequence;
+  RecordingExecutor exec(in.snapshots);
+  exec.now = T("2024-05-01T12:00:00Z");
+  auto done = RunNow(in.policies[0], "", in.volumes, exec, exec.now);
+  ASSERT_TRUE(done.ok());
+  ASSERT_EQ(done->size(), 3u);
+  EXPECT_EQ((*done)[0].ToString(),
+            "2024-05-01T12:00:00Z create db1 policy=db-nightly schedules=nightly snapshot=plan-1");
+  EXPECT_EQ((*done)[1].ToString(),
+            "2024-05-01T12:00:00Z delete old1 of db1 policy=db-nightly: beyond count 3");
+  std::vector<std::string> left;
+  for (const SnapshotInfo& s : exec.Snapshots("v1")) left.push_back(s.id);
+  EXPECT_EQ(left, (std::vector<std::string>{"old2", "old3", "manual", "foreign", "plan-1"}));
 }
 
 TEST(Planner, ParsePolicyFilesSortsByName) {

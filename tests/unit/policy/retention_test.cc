@@ -60,6 +60,18 @@ TEST(Retention, InputOrderDoesNotMatter) {
   EXPECT_EQ(Ids(DecideRetention(Count(2), Utc(), snaps, now)), "s0 s1 s2");
 }
 
+TEST(Retention, CreationOrderOutranksTheClock) {
+  // s2 was taken last, after the wall clock stepped back two days: it is the newest.
+  TimePoint now = T("2024-05-10T03:00:00Z");
+  std::vector<RetainCandidate> snaps = {
+      {"s0", now - 24h, false, 1}, {"s1", now, false, 2}, {"s2", now - 48h, false, 3}};
+  EXPECT_EQ(Ids(DecideRetention(Count(1), Utc(), snaps, now)), "s0 s1");
+  EXPECT_EQ(Ids(DecideRetention(Count(2), Utc(), snaps, now)), "s0");
+  // Age still measures the wall clock, and never deletes the newest.
+  EXPECT_EQ(Ids(DecideRetention(Age(minutes(36 * 60), "36h"), Utc(), snaps, now)), "");
+  EXPECT_EQ(Ids(DecideRetention(Age(minutes(12 * 60), "12h"), Utc(), snaps, now)), "s0");
+}
+
 TEST(Retention, AgeDeletesOlderThanTheAge) {
   TimePoint now = T("2024-05-10T03:00:00Z");
   // Daily snapshots, newest 2h old: s0 is 6d2h old, s1 5d2h, s2 4d2h.
