@@ -68,12 +68,14 @@ policy::PolicySet LoadPolicyFiles(const std::vector<std::string>& files) {
   return set;
 }
 
-policy::PolicySet LoadPolicyDir(const std::string& dir) {
+PolicyDirLoad LoadPolicyDir(const std::string& dir) {
   std::vector<std::string> list_errors;
   std::vector<std::string> files = ListPolicyFiles(dir, &list_errors);
-  policy::PolicySet set = LoadPolicyFiles(files);
-  for (const std::string& e : list_errors) set.errors.insert(set.errors.begin(), FileError(dir, e));
-  return set;
+  PolicyDirLoad load{LoadPolicyFiles(files), list_errors.empty()};
+  for (const std::string& e : list_errors) {
+    load.set.errors.insert(load.set.errors.begin(), FileError(dir, e));
+  }
+  return load;
 }
 
 }  // namespace blocksnap::scheduler

@@ -18,7 +18,13 @@ std::vector<std::string> ListPolicyFiles(const std::string& dir, std::vector<std
 // files are reported as "<file>:1:1: <reason>" and skipped; the rest are parsed.
 policy::PolicySet LoadPolicyFiles(const std::vector<std::string>& files);
 
-// ListPolicyFiles + LoadPolicyFiles.
-policy::PolicySet LoadPolicyDir(const std::string& dir);
+// ListPolicyFiles + LoadPolicyFiles. `listed` is false when the directory exists but could
+// not be listed (EACCES, ELOOP, EIO): then `set` holds only that error, which says nothing
+// about the policies in it.
+struct PolicyDirLoad {
+  policy::PolicySet set;
+  bool listed = true;
+};
+PolicyDirLoad LoadPolicyDir(const std::string& dir);
 
 }  // namespace blocksnap::scheduler

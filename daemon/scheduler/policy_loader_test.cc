@@ -39,7 +39,9 @@ class PolicyLoaderTest : public ::testing::Test {
 };
 
 TEST_F(PolicyLoaderTest, MissingDirectoryHasNoPoliciesAndNoErrors) {
-  policy::PolicySet set = LoadPolicyDir((dir_ / "nope").string());
+  PolicyDirLoad load = LoadPolicyDir((dir_ / "nope").string());
+  const policy::PolicySet& set = load.set;
+  EXPECT_TRUE(load.listed);
   EXPECT_TRUE(set.policies.empty());
   EXPECT_TRUE(set.errors.empty());
 }
@@ -49,7 +51,9 @@ TEST_F(PolicyLoaderTest, MissingDirectoryHasNoPoliciesAndNoErrors) {
 TEST_F(PolicyLoaderTest, UnreachableDirectoryIsReported) {
   std::filesystem::create_directory_symlink(dir_ / "b", dir_ / "a");
   std::filesystem::create_directory_symlink(dir_ / "a", dir_ / "b");
-  policy::PolicySet set = LoadPolicyDir((dir_ / "a").string());
+  PolicyDirLoad load = LoadPolicyDir((dir_ / "a").string());
+  const policy::PolicySet& set = load.set;
+  EXPECT_FALSE(load.listed);
   EXPECT_TRUE(set.policies.empty());
   ASSERT_EQ(set.errors.size(), 1u);
   EXPECT_NE(set.errors[0].reason.find("cannot reach the policy directory"), std::string::npos)
@@ -62,7 +66,9 @@ TEST_F(PolicyLoaderTest, ReadsYamlFilesInNameOrderAndSkipsBadOnes) {
   Write("c.yaml", "name: broken\n");
   Write("notes.txt", "not a policy");
   std::filesystem::create_directory(dir_ / "d.yaml");  // not a regular file: ignored
-  policy::PolicySet set = LoadPolicyDir(dir_.string());
+  PolicyDirLoad load = LoadPolicyDir(dir_.string());
+  const policy::PolicySet& set = load.set;
+  EXPECT_TRUE(load.listed);
   ASSERT_EQ(set.policies.size(), 2u);
   EXPECT_EQ(set.policies[0].name, "first");
   EXPECT_EQ(set.policies[1].name, "second");

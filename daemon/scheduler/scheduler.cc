@@ -82,10 +82,29 @@ void Scheduler::Install(policy::PolicySet set) {
   load_errors_ = std::move(errors);
 }
 
+void Scheduler::KeepPolicies(std::vector<policy::Diagnostic> why) {
+  std::vector<std::string> errors;
+  const std::string kept =
+      "; the " + std::to_string(policy_count()) + " policies loaded before keep running";
+  for (const policy::Diagnostic& d : why) {
+    errors.push_back(d.ToString() + kept);
+    spdlog::error("policy reload failed: {}", errors.back());
+  }
+  std::lock_guard lock(mu_);
+  load_errors_ = std::move(errors);
+}
+
 std::vector<std::string> Scheduler::Reload(const std::string& policy_dir,
                                            std::function<void()> done) {
   options_.policy_dir = policy_dir;
-  Install(LoadPolicyDir(policy_dir));
+  PolicyDirLoad load = LoadPolicyDir(policy_dir);
+  if (!load.listed && policies()) {
+    // The directory exists but cannot be listed right now (EACCES, EIO, a symlink loop).
+    // That says nothing about the policies in it, so the installed ones keep running.
+    KeepPolicies(std::move(load.set.errors));
+  } else {
+    Install(std::move(load.set));
+  }
   spdlog::info("scheduler: {} policies loaded from {}", policy_count(), policy_dir);
   QueueTick([done = std::move(done)](Result<std::vector<policy::Action>>) {
     if (done) done();

@@ -115,6 +115,8 @@ class Scheduler {
   using PolicyList = std::shared_ptr<const std::vector<policy::Policy>>;
 
   void Install(policy::PolicySet set);
+  // A reload that could not list the directory: the policies stay, the errors are reported.
+  void KeepPolicies(std::vector<policy::Diagnostic> why);
   PolicyList policies() const;
   // Queues a tick at the clock's time when it runs; `done` (may be null) gets its actions.
   void QueueTick(ActionsDone done);

@@ -122,3 +122,45 @@ def test_deleting_a_policy_file_leaves_its_snapshots(daemon_factory, tmp_path):
     for day in range(6, 9):
         assert set_time(d, f"2026-01-{day:02d}T03:00:00Z") == []
     assert len(by_policy(snapshots(d), "p")) == 1
+
+
+def test_reload_of_an_unlistable_dir_keeps_the_policies(daemon_factory, tmp_path):
+    # A directory that exists but cannot be listed says nothing about its policies (root sees
+    # through permissions, so a symlink loop stands in for EACCES here).
+    d = policy_daemon(daemon_factory, tmp_path, {"p.yaml": policy_yaml("p")})
+    create_volume(d, "db", backup="nightly")
+    real = tmp_path / "policies.real"
+    loop = tmp_path / "policies.loop"
+    d.policy_dir.rename(real)
+    d.policy_dir.symlink_to(loop)
+    loop.symlink_to(d.policy_dir)
+    out = d.ctl_json("policy", "reload")
+    assert out["policies"] == 1
+    assert len(out["errors"]) == 1, out
+    assert out["errors"][0].startswith(f"{d.policy_dir}:1:1: cannot reach the policy directory")
+    assert out["errors"][0].endswith("; the 1 policies loaded before keep running")
+    assert [p["name"] for p in d.ctl_json("policy", "list")] == ["p"]
+    assert [a["Policy"] for a in set_time(d, "2026-01-05T03:00:00Z")] == ["p"]
+
+    # Listable again: the reload reads it as usual, here with the file gone.
+    d.policy_dir.unlink()
+    real.rename(d.policy_dir)
+    (d.policy_dir / "p.yaml").unlink()
+    assert d.ctl_json("policy", "reload") == {"policies": 0, "errors": []}
+
+
+def test_clock_stepped_back_keeps_the_snapshot_just_taken(daemon_factory, tmp_path):
+    d = policy_daemon(daemon_factory, tmp_path,
+                      {"p.yaml": policy_yaml("p", retain="{count: 1}")})
+    create_volume(d, "db", backup="nightly")
+    assert [a["Kind"] for a in set_time(d, "2026-01-05T03:00:00Z")] == ["create"]
+    first = by_policy(snapshots(d), "p")
+    # The wall clock steps back four days; a run now takes a snapshot that looks older than
+    # the first one by its creation time, but it is the newest: count 1 deletes the first.
+    assert set_time(d, "2026-01-01T12:00:00Z") == []
+    run = d.ctl_json("policy", "run", "p")
+    assert [a["kind"] for a in run] == ["create", "delete"]
+    assert run[1]["snapshot"] == first[0]
+    left = [s for s in snapshots(d) if s["tags"].get("blocksnap:policy") == "p"]
+    assert len(left) == 1 and left[0]["id"] != first[0]
+    assert left[0]["tags"]["blocksnap:test-created"] == "2026-01-01T12:00:00Z"
