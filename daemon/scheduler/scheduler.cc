@@ -297,7 +297,13 @@ void Scheduler::Barrier(std::function<void()> done) {
 }
 
 void Scheduler::OnWorker(std::function<std::function<void()>()> work) {
-  worker_->Post([this, work = std::move(work)]() mutable { main_->Post(work()); });
+  worker_->Post([this, work = std::move(work)]() mutable {
+    std::function<void()> then = work();
+    // Drop the work's captures before `then` can run: what they share with `then` (a
+    // PendingReply, and through it an sd-bus connection) must be released on the loop.
+    work = nullptr;
+    main_->Post(std::move(then));
+  });
 }
 
 Status Scheduler::SetTime(policy::TimePoint t, ActionsDone done) {
