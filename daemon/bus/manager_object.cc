@@ -51,6 +51,7 @@ int CreateVolume(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noe
     Status st = ValidateVolumeName(req.name);
     if (st.ok()) st = ValidateVolumeSize(req.size);
     if (st.ok()) st = ValidateChunkSize(req.chunk_size);
+    if (st.ok()) st = ValidateChunkCount(req.size, req.chunk_size);
     if (st.ok()) st = ValidateTags(req.tags);
     if (st.ok()) st = CheckMayMutate(m, "creating a volume");
     if (!st.ok()) return SetBusError(ret_error, st);

@@ -144,6 +144,9 @@ int RunCreate(CommandContext& ctx, const VolumeArgs& a) {
     if (Status st = ValidateChunkSize(*chunk); !st.ok()) return Fail(st);
     req.chunk_size = *chunk;
   }
+  if (Status st = ValidateChunkCount(req.size, req.chunk_size ? req.chunk_size : kDefaultChunkSize);
+      !st.ok())
+    return Fail(st);
   Result<Tags> tags = ParseTagList(a.tag_assignments);
   if (!tags.ok()) return Fail(tags.status());
   req.tags = *tags;

@@ -93,6 +93,12 @@ Status ValidateVolumeName(std::string_view name) {
                              "': only letters, digits, '.', '_' and '-' are allowed");
   if (name == "." || name == "..")
     return InvalidArgument("invalid volume name '" + std::string(name) + "'");
+  // Names and ids are looked up through one "name or id" argument, names first: a name that
+  // reads as an id (volume/volume_record.h) would hide that volume from every command.
+  if (name.size() == 20 && name.starts_with("vol-") &&
+      name.find_first_not_of("0123456789abcdef", 4) == std::string_view::npos)
+    return InvalidArgument("invalid volume name '" + std::string(name) +
+                           "': names of the form vol-<16 hex digits> are volume ids");
   return Status::Ok();
 }
 
@@ -110,6 +116,16 @@ Status ValidateChunkSize(uint64_t chunk_size) {
     return InvalidArgument("invalid chunk size " + std::to_string(chunk_size) +
                            ": must be a power of two from 4K to 4M");
   return Status::Ok();
+}
+
+Status ValidateChunkCount(uint64_t size, uint64_t chunk_size) {
+  if (chunk_size == 0) return InvalidArgument("invalid chunk size 0");
+  const uint64_t chunks = size / chunk_size + (size % chunk_size != 0);
+  if (chunks <= kMaxVolumeChunks) return Status::Ok();
+  return InvalidArgument("invalid size " + FormatSize(size) + " with chunk size " +
+                         FormatSize(chunk_size) + ": " + std::to_string(chunks) +
+                         " chunks, more than the " + std::to_string(kMaxVolumeChunks) +
+                         " a volume may have; use a larger chunk size (up to 4M)");
 }
 
 Status ValidateTag(std::string_view key, std::string_view value, bool allow_reserved) {

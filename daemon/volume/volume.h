@@ -45,7 +45,8 @@ class Volume {
 
   // Set once the volume is deleted: servers stop admitting new requests.
   bool deleted() const { return deleted_.load(std::memory_order_acquire); }
-  void mark_deleted() { deleted_.store(true, std::memory_order_release); }
+  // Set before the record is deleted, and cleared again if that fails.
+  void set_deleted(bool deleted) { deleted_.store(deleted, std::memory_order_release); }
 
  private:
   const uint64_t id_;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <new>
 
 namespace blocksnap {
 namespace {
@@ -92,19 +93,36 @@ std::shared_ptr<Volume> VolumeManager::FindLocked(std::string_view name_or_id) c
 
 Result<VolumeRecord> VolumeManager::Create(const CreateVolumeRequest& req) {
   BS_RETURN_IF_ERROR(ValidateVolumeName(req.name));
-  // Names and ids are looked up through one "name or id" argument, names first: a name
-  // that reads as an id would hide that volume from every command and from the scheduler.
-  if (ParseVolumeId(req.name).ok()) {
-    return InvalidArgument("invalid volume name '" + req.name +
-                           "': names of the form vol-<16 hex digits> are volume ids");
-  }
   BS_RETURN_IF_ERROR(ValidateVolumeSize(req.size));
   BS_RETURN_IF_ERROR(ValidateChunkSize(req.chunk_size));
+  BS_RETURN_IF_ERROR(ValidateChunkCount(req.size, req.chunk_size));
   for (const auto& [k, v] : req.tags) BS_RETURN_IF_ERROR(ValidateTag(k, v));
 
+  // The name is reserved under mu_ and the volume published under it again, but the work in
+  // between runs without it: the lifecycle observer takes the snapshot engine's lock, which a
+  // snapshot holds while it waits for writes in flight on the NBD loops, and those loops take
+  // mu_ to look volumes up (handshakes). Holding mu_ across it could deadlock all three.
+  VolumeLifecycle* lifecycle = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (by_name_.count(req.name) || creating_.count(req.name))
+      return AlreadyExists("volume '" + req.name + "' already exists");
+    creating_.insert(req.name);
+    lifecycle = lifecycle_;
+  }
+  Result<std::shared_ptr<Volume>> made = MakeVolume(req, lifecycle);
   std::lock_guard lock(mu_);
-  if (by_name_.count(req.name)) return AlreadyExists("volume '" + req.name + "' already exists");
+  creating_.erase(req.name);
+  if (!made.ok()) return made.status();
+  const VolumeRecord r = (*made)->record();
+  by_name_.emplace(r.name, std::move(*made));
+  spdlog::info("created volume {} ({}, {} bytes, chunk {})", r.name, r.IdString(), r.size,
+               r.chunk_size);
+  return r;
+}
 
+Result<std::shared_ptr<Volume>> VolumeManager::MakeVolume(const CreateVolumeRequest& req,
+                                                          VolumeLifecycle* lifecycle) {
   VolumeRecord r;
   if (req.preset_id) {  // [restore]
     r.id = req.preset_id;
@@ -138,28 +156,28 @@ Result<VolumeRecord> VolumeManager::Create(const CreateVolumeRequest& req) {
     return st;
   }
   auto volume = std::make_shared<Volume>(r, std::move(fd), path);
-  if (lifecycle_) {
-    if (Status st = lifecycle_->VolumeCreated(volume); !st.ok()) {
-      if (Status undo = db_.Delete(Cf::kMeta, r.Key()); !undo.ok())
-        spdlog::warn("undoing the create of {}: {}, ignoring", r.name, undo.message());
-      ::unlink(path.c_str());
-      return st;
+  bool created = false;  // the lifecycle observer knows the volume
+  auto undo = [&](Status why) {
+    if (created) lifecycle->VolumeDeleted(r.id);
+    if (Status st = db_.Delete(Cf::kMeta, r.Key()); !st.ok())
+      spdlog::warn("undoing the create of {}: {}, ignoring", r.name, st.message());
+    ::unlink(path.c_str());
+    return why;
+  };
+  // The observer allocates the dirty bitmaps: bad_alloc must undo the create too, or the
+  // record would be reattached (and fail the same way) at every start.
+  try {
+    if (lifecycle) {
+      if (Status st = lifecycle->VolumeCreated(volume); !st.ok()) return undo(st);
+      created = true;
     }
-  }
-  if (req.prepare) {  // [restore]
-    if (Status st = req.prepare(volume); !st.ok()) {
-      if (Status undo = db_.Delete(Cf::kMeta, r.Key()); !undo.ok())
-        spdlog::warn("undoing the create of {}: {}, ignoring", r.name, undo.message());
-      ::unlink(path.c_str());
-      if (lifecycle_) lifecycle_->VolumeDeleted(r.id);
-      return st;
+    if (req.prepare) {  // [restore]
+      if (Status st = req.prepare(volume); !st.ok()) return undo(st);
     }
-    r = volume->record();  // prepare may have updated it (hydration totals)
+  } catch (const std::bad_alloc&) {
+    return undo(Internal("not enough memory to track the writes of volume '" + r.name + "'"));
   }
-  by_name_.emplace(r.name, std::move(volume));
-  spdlog::info("created volume {} ({}, {} bytes, chunk {})", r.name, r.IdString(), r.size,
-               r.chunk_size);
-  return r;
+  return volume;
 }
 
 // [restore]
@@ -199,28 +217,39 @@ Result<std::shared_ptr<Volume>> VolumeManager::Find(std::string_view name_or_id)
 
 Status VolumeManager::Delete(std::string_view name_or_id, bool force) {
   std::shared_ptr<Volume> vol;
+  VolumeLifecycle* lifecycle = nullptr;
   {
     std::lock_guard lock(mu_);
     vol = FindLocked(name_or_id);
     if (!vol) return NotFound("volume '" + std::string(name_or_id) + "' not found");
+    lifecycle = lifecycle_;
   }
   if (attached_) {
     size_t n = attached_->CountClients(vol->id());
     if (n > 0 && !force)
       return Busy("volume '" + vol->name() + "' has " + std::to_string(n) +
                   " connected client(s); disconnect them or use --force");
-    // Mark first so no new connection attaches while we disconnect the current ones.
-    vol->mark_deleted();
-    if (n > 0) attached_->DisconnectClients(vol->id());
   }
-  vol->mark_deleted();
-  std::lock_guard lock(mu_);
-  BS_RETURN_IF_ERROR(db_.Delete(Cf::kMeta, vol->record().Key()));
-  by_name_.erase(vol->name());
+  // Mark first so no new connection attaches, then disconnect whoever is attached now
+  // (also one that finished its handshake since the count).
+  vol->set_deleted(true);
+  if (attached_) attached_->DisconnectClients(vol->id());
+  if (Status st = db_.Delete(Cf::kMeta, vol->record().Key()); !st.ok()) {
+    vol->set_deleted(false);  // still there: serve it again
+    return st;
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = by_name_.find(vol->name());
+    // A concurrent Delete of the same volume got here first.
+    if (it == by_name_.end() || it->second != vol) return Status::Ok();
+    by_name_.erase(it);
+  }
   if (::unlink(vol->path().c_str()) != 0 && errno != ENOENT)
     spdlog::warn("volume {}: removing {}: {}, ignoring", vol->name(), vol->path(),
                  std::strerror(errno));
-  if (lifecycle_) lifecycle_->VolumeDeleted(vol->id());
+  // Outside mu_, for the reason given in Create.
+  if (lifecycle) lifecycle->VolumeDeleted(vol->id());
   spdlog::info("deleted volume {} ({})", vol->name(), vol->record().IdString());
   return Status::Ok();
 }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,10 @@ class VolumeManager {
   VolumeManager(Db& db, std::string volumes_dir) : db_(db), volumes_dir_(std::move(volumes_dir)) {}
   void RemoveOrphanImages();
   std::shared_ptr<Volume> FindLocked(std::string_view name_or_id) const;
+  // Create's work between reserving the name and publishing the volume (without mu_): the
+  // image, the record, the lifecycle observer, req.prepare; undone on failure.
+  Result<std::shared_ptr<Volume>> MakeVolume(const CreateVolumeRequest& req,
+                                             VolumeLifecycle* lifecycle);
   std::string ImagePath(uint64_t id) const;
 
   Db& db_;
@@ -101,6 +106,7 @@ class VolumeManager {
   mutable std::mutex mu_;
   VolumeLifecycle* lifecycle_ = nullptr;  // guarded by mu_
   std::map<std::string, std::shared_ptr<Volume>, std::less<>> by_name_;
+  std::set<std::string, std::less<>> creating_;  // names reserved by a Create in progress
 };
 
 }  // namespace blocksnap

@@ -41,6 +41,16 @@ TEST(ValidateChunkSize, PowerOfTwoFrom4KTo4M) {
     EXPECT_FALSE(ValidateChunkSize(bad).ok()) << bad;
 }
 
+TEST(ValidateChunkCount, AtMost2To31Chunks) {
+  EXPECT_TRUE(ValidateChunkCount(128ull << 40, 65536).ok());           // 128 TiB: 2^31 chunks
+  EXPECT_TRUE(ValidateChunkCount((8ull << 40) + 4096, 4 << 20).ok());  // a partial last chunk
+  EXPECT_FALSE(ValidateChunkCount((128ull << 40) + 4096, 65536).ok());
+  EXPECT_EQ(ValidateChunkCount(1ull << 50, 65536).message(),
+            "invalid size 1 PiB with chunk size 64 KiB: 17179869184 chunks, more than the "
+            "2147483648 a volume may have; use a larger chunk size (up to 4M)");
+  EXPECT_FALSE(ValidateChunkCount(1ull << 63, 4 << 20).ok());
+}
+
 TEST(ValidateVolumeName, Rules) {
   EXPECT_TRUE(ValidateVolumeName("db").ok());
   EXPECT_TRUE(ValidateVolumeName("a.b_c-9").ok());
@@ -48,6 +58,13 @@ TEST(ValidateVolumeName, Rules) {
   EXPECT_FALSE(ValidateVolumeName("").ok());
   EXPECT_FALSE(ValidateVolumeName(std::string(65, 'x')).ok());
   EXPECT_FALSE(ValidateVolumeName("a/b").ok());
+  // A name that reads as a volume id would hide that volume wherever "name or id" is taken.
+  EXPECT_EQ(ValidateVolumeName("vol-00000000000000ff").message(),
+            "invalid volume name 'vol-00000000000000ff': names of the form vol-<16 hex digits> "
+            "are volume ids");
+  EXPECT_TRUE(ValidateVolumeName("vol-00000000000000FF").ok());   // ids are lower case
+  EXPECT_TRUE(ValidateVolumeName("vol-0000000000000000f").ok());  // 17 digits
+  EXPECT_TRUE(ValidateVolumeName("vol-backup").ok());
   EXPECT_FALSE(ValidateVolumeName("a b").ok());
   EXPECT_FALSE(ValidateVolumeName("..").ok());
   EXPECT_FALSE(ValidateVolumeName("vol@snap").ok());

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <new>
 
 #include "snapshot/snapshot_manager.h"
 #include "volume/dirty_state.h"
@@ -90,6 +92,64 @@ TEST_F(VolumeManagerTest, TagUntagDeletePersist) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "volumes" / (r->IdString() + ".img")));
   Reopen();
   EXPECT_TRUE(vm_->List().empty());
+}
+
+// The lifecycle observer runs without the manager's lock: the snapshot engine may wait, under
+// its own lock, for NBD loops that look volumes up. Here the observer waits for a lookup
+// made on another thread; with the lock held across the call it would wait forever.
+TEST_F(VolumeManagerTest, LifecycleObserverRunsWithoutTheManagersLock) {
+  ASSERT_TRUE(vm_->Create({"other", 1 << 20}).ok());
+  struct Observer : VolumeLifecycle {
+    VolumeManager* vm = nullptr;
+    bool lookup_done = false;
+    Status VolumeCreated(const std::shared_ptr<Volume>&) override {
+      auto lookup = std::async(std::launch::async, [this] { return vm->Find("other").ok(); });
+      // A guard against hanging the suite, not a synchronisation: the lookup needs
+      // microseconds unless it is blocked.
+      if (lookup.wait_for(std::chrono::seconds(20)) != std::future_status::ready) std::abort();
+      lookup_done = lookup.get();
+      return Status::Ok();
+    }
+    void VolumeDeleted(uint64_t) override {
+      auto lookup = std::async(std::launch::async, [this] { return vm->Find("other").ok(); });
+      if (lookup.wait_for(std::chrono::seconds(20)) != std::future_status::ready) std::abort();
+    }
+  } observer;
+  observer.vm = vm_.get();
+  vm_->set_lifecycle(&observer);
+  ASSERT_TRUE(vm_->Create({"new", 1 << 20}).ok());
+  EXPECT_TRUE(observer.lookup_done);
+  // The name is reserved while the create is in progress, and published after.
+  EXPECT_TRUE(vm_->Get("new").ok());
+  EXPECT_TRUE(vm_->Delete("new", false).ok());
+  EXPECT_EQ(vm_->Get("new").status().code(), Code::kNotFound);
+  vm_->set_lifecycle(nullptr);
+}
+
+// An observer that cannot allocate the dirty bitmaps undoes the create: no record is left to
+// fail the same way at every start.
+TEST_F(VolumeManagerTest, OutOfMemoryInTheObserverUndoesTheCreate) {
+  struct Observer : VolumeLifecycle {
+    Status VolumeCreated(const std::shared_ptr<Volume>&) override { throw std::bad_alloc(); }
+    void VolumeDeleted(uint64_t) override {}
+  } observer;
+  vm_->set_lifecycle(&observer);
+  auto r = vm_->Create({"big", 1 << 20});
+  EXPECT_EQ(r.status().code(), Code::kInternal);
+  EXPECT_EQ(r.status().message(), "not enough memory to track the writes of volume 'big'");
+  vm_->set_lifecycle(nullptr);
+  EXPECT_TRUE(vm_->List().empty());
+  Reopen();
+  EXPECT_TRUE(vm_->List().empty());
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "volumes"));
+  EXPECT_TRUE(vm_->Create({"big", 1 << 20}).ok());  // the name is free again
+}
+
+TEST_F(VolumeManagerTest, TooManyChunksIsRefused) {
+  auto r = vm_->Create({"huge", (8ull << 40) + 4096, 4096});  // 2^31 + 1 chunks
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "volumes"));
+  EXPECT_TRUE(vm_->Create({"huge", (8ull << 40) + 4096, 8192}).ok());
 }
 
 TEST_F(VolumeManagerTest, OrphanImageIsRemovedAtOpen) {
