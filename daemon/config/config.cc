@@ -1,12 +1,13 @@
 #include "config/config.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+
+#include "util/unique_fd.h"
 
 namespace blocksnap {
 namespace {
@@ -262,16 +263,35 @@ Result<Config> ApplyConfigYaml(Config base, const std::string& file_name,
   return base;
 }
 
+namespace {
+
+Result<std::string> ReadConfigFile(const std::string& file) {
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return FromErrno(errno, "reading config file " + file);
+  std::string text;
+  char buf[16384];
+  while (true) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FromErrno(errno, "reading config file " + file);
+    if (n == 0) return text;
+    text.append(buf, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
 Result<Config> ResolveConfig(const Environment& env, const ConfigOverrides& o) {
   Config c = DefaultConfig(env);
   std::string file = o.config_file.value_or(c.config_file);
-  std::ifstream in(file);
-  if (in) {
-    std::stringstream ss;
-    ss << in.rdbuf();
-    BS_ASSIGN_OR_RETURN(c, ApplyConfigYaml(std::move(c), file, ss.str()));
-  } else if (o.config_file) {
-    return FromErrno(errno, "reading config file " + file);
+  Result<std::string> text = ReadConfigFile(file);
+  if (text.ok()) {
+    BS_ASSIGN_OR_RETURN(c, ApplyConfigYaml(std::move(c), file, *text));
+  } else if (o.config_file || text.status().code() != Code::kNotFound) {
+    // Only a default file that does not exist means "built-in defaults". One that exists but
+    // cannot be read (EACCES, ELOOP, EIO) would otherwise start the daemon on another data
+    // dir, without its declared volumes, as if they were gone.
+    return text.status();
   } else {
     c.config_file.clear();
   }

@@ -141,6 +141,26 @@ TEST_F(ConfigFileTest, MissingExplicitFileIsAnError) {
   EXPECT_EQ(c.status().code(), Code::kNotFound);
 }
 
+// The default file is optional, but one that exists and cannot be read is an error: the
+// built-in defaults would start the daemon on another data dir, without its volumes.
+TEST_F(ConfigFileTest, UnreadableDefaultFileIsAnError) {
+  Environment env = RootEnv();
+  env.root = false;
+  env.uid = 1000;
+  env.home = dir_.string();
+  env.xdg_config_home = dir_.string();
+  auto c = ResolveConfig(env, {});
+  ASSERT_TRUE(c.ok()) << c.status().message();  // missing: the defaults
+  EXPECT_EQ(c->config_file, "");
+  const std::filesystem::path file = dir_ / "blocksnap" / "blocksnapd.yaml";
+  std::filesystem::create_directories(file.parent_path());
+  std::filesystem::create_symlink(file, file);  // ELOOP, where root would read through modes
+  c = ResolveConfig(env, {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "reading config file " + file.string() + ": Too many levels of symbolic links");
+}
+
 TEST_F(ConfigFileTest, SocketsCanBeDisabled) {
   ConfigOverrides o;
   o.config_file = Write("unix: null\nlisten: []\n");
