@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <systemd/sd-event.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cctype>
@@ -38,11 +39,22 @@ struct EventUnref {
 };
 using EventPtr = std::unique_ptr<sd_event, EventUnref>;
 
+// Creates dir (and its parents) or takes the existing one, which must be ours: the runtime
+// dir of a user without XDG_RUNTIME_DIR is /tmp/blocksnap-<uid>, and a directory another
+// user made there first could have its sockets replaced (a client would then read and write
+// that user's disk). The data dir is checked the same way.
 Status MakeDir(const std::string& dir, mode_t mode) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return FromErrno(ec.value(), "creating " + dir);
-  ::chmod(dir.c_str(), mode);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return FromErrno(errno, "checking " + dir);
+  if (!S_ISDIR(st.st_mode)) return InvalidArgument(dir + " is not a directory");
+  if (st.st_uid != ::geteuid())
+    return PermissionDenied(dir + " belongs to uid " + std::to_string(st.st_uid) +
+                            ", not to this daemon's uid " + std::to_string(::geteuid()) +
+                            "; refusing to use it");
+  if (::chmod(dir.c_str(), mode) != 0) return FromErrno(errno, "setting the mode of " + dir);
   return Status::Ok();
 }
 

@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -287,10 +288,11 @@ Result<Config> ResolveConfig(const Environment& env, const ConfigOverrides& o) {
   Result<std::string> text = ReadConfigFile(file);
   if (text.ok()) {
     BS_ASSIGN_OR_RETURN(c, ApplyConfigYaml(std::move(c), file, *text));
-  } else if (o.config_file || text.status().code() != Code::kNotFound) {
-    // Only a default file that does not exist means "built-in defaults". One that exists but
+  } else if (struct stat st{}; o.config_file || ::lstat(file.c_str(), &st) == 0) {
+    // A default file that is not there means "built-in defaults". One that is there but
     // cannot be read (EACCES, ELOOP, EIO) would otherwise start the daemon on another data
-    // dir, without its declared volumes, as if they were gone.
+    // dir, without its declared volumes, as if they were gone. (A path that cannot even be
+    // searched, such as another user's $HOME after su, still counts as not there.)
     return text.status();
   } else {
     c.config_file.clear();

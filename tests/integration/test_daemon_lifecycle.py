@@ -58,3 +58,18 @@ def test_sighup_reload_keeps_serving_and_applies_log_level(daemon_factory, tmp_p
     assert d.notify.wait_for("READY=1", d.proc)
     assert f"{cfg}:2:1: unknown setting 'bogus'" in d.log_text()
     assert d.proc.poll() is None
+
+
+def test_runtime_dir_of_another_user_is_refused(tmp_path):
+    # Without XDG_RUNTIME_DIR a user's runtime dir is /tmp/blocksnap-<uid>; one that another
+    # user made first could have its sockets replaced, so it is refused.
+    run = tmp_path / "run"
+    run.mkdir()
+    os.chown(run, 65534, 65534)
+    p = subprocess.run([str(DAEMON), "--data-dir", str(tmp_path / "data"), "--runtime-dir",
+                        str(run), "--bus", "none", "--listen", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert (f"{run} belongs to uid 65534, not to this daemon's uid 0; refusing to use it"
+            in p.stderr), p.stderr
+    assert not (run / "control.sock").exists()
