@@ -274,9 +274,13 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
 
   // Shutdown in reverse order of start: clients first, then the store.
   restore->set_on_state_changed(nullptr);  // [restore] before the bus goes
-  bus_service->reset();                    // control plane
-  services.scheduler = nullptr;            // [scheduler]
-  policy_scheduler.reset();                // [scheduler] lets a running round finish
+  // A policy round waiting for its snapshots' copies ends now, and starts no more.
+  (*snapshots)->Shutdown();
+  services.scheduler = nullptr;  // [scheduler]
+  // [scheduler] Before the bus: its queued completions hold bus connections (PendingReply)
+  // whose last release must find the bus service alive.
+  policy_scheduler.reset();
+  bus_service->reset();  // control plane
   if (*watchdog)
     for (HealthSource* h : (*nbd_server)->HealthSources()) (*watchdog)->RemoveSource(h);
   (*nbd_server)->Stop();                      // NBD server

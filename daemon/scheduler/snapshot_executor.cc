@@ -62,6 +62,8 @@ policy::Expected<std::string> SnapshotExecutor::CreateSnapshot(const policy::Act
   if (!rec.ok()) return policy::MakeError(rec.status().message());
   Result<SnapshotRecord> done = snapshots_.Wait(rec->IdString());
   if (!done.ok()) return policy::MakeError(done.status().message());
+  if (done->pending())  // cancelled: the daemon is stopping
+    return policy::MakeError("snapshot " + done->IdString() + " interrupted: blocksnapd stopped");
   if (!done->completed()) {
     return policy::MakeError("snapshot " + done->IdString() + " failed: " + done->error);
   }

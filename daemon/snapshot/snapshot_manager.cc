@@ -58,6 +58,18 @@ SnapshotManager::~SnapshotManager() {
     if (vt->job_owner_) vt->job_owner_->Cancel();
 }
 
+void SnapshotManager::Shutdown() {
+  // The trackers outlive their jobs (see Wait); both are cancelled outside mu_.
+  std::vector<std::pair<std::shared_ptr<VolumeTracking>, std::shared_ptr<SnapshotJob>>> running;
+  {
+    std::lock_guard lock(mu_);
+    shutting_down_ = true;
+    for (auto& [id, vt] : volumes_)
+      if (vt->job_owner_) running.emplace_back(vt, vt->job_owner_);
+  }
+  for (auto& [vt, job] : running) job->Cancel();
+}
+
 Status SnapshotManager::Recover() {
   std::lock_guard lock(mu_);
   BS_ASSIGN_OR_RETURN(auto records, ScanRecords(db_));
@@ -226,6 +238,7 @@ Result<SnapshotRecord> SnapshotManager::CreateLocked(uint64_t volume_id, const T
   if (tracking_disabled_)
     return Busy("dirty tracking is switched off (--debug-no-tracking): snapshots are refused");
   std::lock_guard lock(mu_);
+  if (shutting_down_) return Busy("blocksnapd is stopping: no new snapshots");
   for (auto& [k, v] : tags) BS_RETURN_IF_ERROR(ValidateTag(k, v, /*allow_reserved=*/true));
   auto it = volumes_.find(volume_id);
   if (it == volumes_.end())

@@ -70,6 +70,11 @@ class SnapshotManager {
   // state, and frees the block map entries no remaining snapshot reads. Its snapshots stay.
   Status VolumeDeleted(uint64_t volume_id);
 
+  // Daemon shutdown, first step: refuses new snapshots (Busy) and cancels the running copies,
+  // which stay pending and are failed by the next start's recovery, as after a crash. So a
+  // policy round waiting for its snapshots ends instead of holding the stop up.
+  void Shutdown();
+
   // --- Snapshots ---
   // Told about every snapshot created or deleted through this manager, whoever asked (a
   // D-Bus client, the policy scheduler), after the fact, on the caller's thread, without
@@ -148,6 +153,7 @@ class SnapshotManager {
   BlockMap map_;
   WriteGate* gate_ = nullptr;
   bool tracking_disabled_ = false;
+  bool shutting_down_ = false;  // guarded by mu_
 
   // Serializes control-plane operations (create, delete, tag, attach, GC).
   std::mutex listeners_mu_;  // held while a listener runs (RemoveListener waits on it)

@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 #include <condition_variable>
 #include <fstream>
+#include <future>
 #include <mutex>
 
 #include <thread>
@@ -359,6 +360,38 @@ TEST_F(SnapshotTest, RescanFindsChangedChunksWhenDirtyStateIsLost) {
   EXPECT_EQ(s2.chunks, 3u);
   EXPECT_EQ(Dump(s2), Image(*v));
   EXPECT_NE(Dump(s1), Image(*v));
+  ExpectConsistent();
+}
+
+// At shutdown a running copy is cancelled (a policy round waiting for it ends), no new
+// snapshot starts, and the next start fails the interrupted one as after a crash.
+TEST_F(SnapshotTest, ShutdownCancelsRunningSnapshotsAndRefusesNewOnes) {
+  SnapshotManagerOptions opts;
+  opts.job.hold_sweep = true;  // the copy waits until Release(): it is running at shutdown
+  mgr_.reset();
+  OpenManager(opts);
+  auto v = AttachNew(1, 4 * kMiB, kChunk);
+  for (uint64_t c = 0; c < 8; ++c) WritePattern(*v, c, 1);
+  auto r = mgr_->Create(v->id(), {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  auto waiter = std::async(std::launch::async, [&] { return mgr_->Wait(r->IdString()); });
+  mgr_->Shutdown();
+  auto waited = waiter.get();
+  ASSERT_TRUE(waited.ok()) << waited.status().message();
+  EXPECT_EQ(waited->state, "pending");
+  auto refused = mgr_->Create(v->id(), {});
+  EXPECT_EQ(refused.status().code(), Code::kBusy);
+  EXPECT_EQ(refused.status().message(), "blocksnapd is stopping: no new snapshots");
+
+  mgr_.reset();
+  OpenManager();
+  auto after = mgr_->Get(r->IdString());
+  ASSERT_TRUE(after.ok()) << after.status().message();
+  EXPECT_EQ(after->state, "error");
+  ASSERT_TRUE(mgr_->AttachVolume(v, /*created_now=*/false).ok());
+  auto s2 = Snap(*v);
+  EXPECT_EQ(s2.chunks, 8u);  // the interrupted snapshot's chunks are dirty again
+  EXPECT_EQ(Dump(s2), Image(*v));
   ExpectConsistent();
 }
 
