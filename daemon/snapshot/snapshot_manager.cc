@@ -145,9 +145,13 @@ Status SnapshotManager::AttachVolume(std::shared_ptr<Volume> volume, bool create
     return AlreadyExists("volume " + volume->name() + " is already attached");
   const uint64_t chunks = (volume->size() + volume->chunk_size() - 1) / volume->chunk_size();
   BS_ASSIGN_OR_RETURN(auto tracker, DirtyTracker::Open(db_, id, chunks, created_now));
-  if (tracker->needs_rescan()) {
-    spdlog::warn("volume {}: {}; rescanning it against its last snapshot", volume->name(),
-                 tracker->rescan_reason());
+  // A recreated (all-zero) image differs from its last snapshot wherever that snapshot has
+  // data, whatever the dirty state says: without a rescan the next snapshot would keep the
+  // old bytes of the chunks that are clean.
+  if (tracker->needs_rescan() || volume->image_recreated()) {
+    spdlog::warn(
+        "volume {}: {}; rescanning it against its last snapshot", volume->name(),
+        volume->image_recreated() ? "its image was recreated empty" : tracker->rescan_reason());
     AtomicBitmap dirty(chunks);
     BS_ASSIGN_OR_RETURN(auto not_local, Hydration::LoadNotLocal(db_, map_, id, chunks));
     BS_ASSIGN_OR_RETURN(RescanResult r, RescanVolume(map_, *volume, dirty, not_local.get()));

@@ -33,6 +33,10 @@ class Volume {
   const std::string& path() const { return path_; }
   // The image file, opened O_RDWR|O_CLOEXEC. Valid for the Volume's lifetime.
   int fd() const { return fd_.get(); }
+  // The image was missing at start and was recreated empty (VolumeManager::Open): the
+  // dirty state describes bytes that are gone. Set before the volume is shared.
+  bool image_recreated() const { return image_recreated_; }
+  void set_image_recreated() { image_recreated_ = true; }
 
   VolumeRecord record() const {
     std::lock_guard lock(mu_);
@@ -56,6 +60,7 @@ class Volume {
   const std::string path_;
   UniqueFd fd_;
   std::atomic<bool> deleted_{false};
+  bool image_recreated_ = false;
   mutable std::mutex mu_;
   VolumeRecord record_;
 };

@@ -45,7 +45,8 @@ Result<std::unique_ptr<VolumeManager>> VolumeManager::Open(Db& db, const std::st
   for (auto& r : records) {
     std::string path = m->ImagePath(r.id);
     auto fd = OpenImage(path, 0);
-    if (!fd.ok() && fd.status().code() == Code::kNotFound) {
+    const bool missing = !fd.ok() && fd.status().code() == Code::kNotFound;
+    if (missing) {
       // The record was written but the image is gone (deleted by hand): recreate it empty
       // rather than refuse to start; the operator sees the warning.
       spdlog::warn("volume {} ({}): image {} is missing, recreating it empty", r.name, r.IdString(),
@@ -56,7 +57,9 @@ Result<std::unique_ptr<VolumeManager>> VolumeManager::Open(Db& db, const std::st
     }
     if (!fd.ok()) return fd.status();
     auto name = r.name;
-    m->by_name_.emplace(name, std::make_shared<Volume>(std::move(r), std::move(fd).value(), path));
+    auto volume = std::make_shared<Volume>(std::move(r), std::move(fd).value(), path);
+    if (missing) volume->set_image_recreated();
+    m->by_name_.emplace(name, std::move(volume));
   }
   m->RemoveOrphanImages();
   spdlog::info("loaded {} volume(s) from {}", m->by_name_.size(), db.path());

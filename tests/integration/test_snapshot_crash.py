@@ -174,3 +174,21 @@ def test_debug_no_tracking_forgets_dirty_state(daemon, tmp_path):
     rec = snapshot(daemon, "v")
     assert dump_sha(daemon, rec["id"], tmp_path / "n.raw") == volume_sha(daemon, "v")
     assert "rescanning it against its last snapshot" in daemon.log_text()
+
+
+def test_missing_image_is_recreated_and_rescanned(daemon, tmp_path):
+    """An image deleted by hand while the daemon is down comes back empty; its dirty state
+    describes bytes that are gone, so the volume is rescanned, and the next snapshot holds the
+    zeros instead of the previous snapshot's data."""
+    create_volume(daemon, "v", 8 * MiB)
+    write(daemon, "v", [(0, os.urandom(8 * MiB))])
+    snapshot(daemon, "v")
+    image = volume_file(daemon, "v")
+    daemon.stop()
+    image.unlink()
+    daemon.start()
+    assert "is missing, recreating it empty" in daemon.log_text()
+    rec = snapshot(daemon, "v")
+    assert dump_sha(daemon, rec["id"], tmp_path / "z.raw") == volume_sha(daemon, "v")
+    assert rec["chunks"] == 8 * MiB // CHUNK
+    assert "its image was recreated empty; rescanning it" in daemon.log_text()
