@@ -337,7 +337,14 @@ Status SnapshotJob::Commit(ChunkTxn& txn, bool final) {
     // Completion and the end of the frozen generation are one atomic step.
     if (final) tracker_.StageCompleted(b, frozen_.generation);
   });
-  if (result.ok()) ++flushes_;
+  if (result.ok()) {
+    ++flushes_;
+  } else if (final) {
+    // The batch that would have completed it did not land: in memory it is pending again,
+    // so that Abort (a volume delete racing this failure) still fails it.
+    std::lock_guard lock(rec_mu_);
+    record_.state = std::string(kSnapPending);
+  }
   return result.status();
 }
 
