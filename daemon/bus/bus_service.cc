@@ -180,6 +180,8 @@ void BusService::AcceptPeer() {
   // is checked per call from SO_PEERCRED, not at connect time.
   if (r >= 0) r = sd_bus_set_server(bus.get(), 1, server_id_);
   if (r >= 0) r = sd_bus_set_anonymous(bus.get(), 1);
+  // DumpSnapshot takes the caller's fd ('h'): accept unix fds (sd-bus' default, stated here).
+  if (r >= 0) r = sd_bus_negotiate_fds(bus.get(), 1);
   // Replies and signals carry our well-known name as sender, as on a bus: libdbus clients
   // (dbus-send --peer --dest=org.blocksnap1) drop replies whose sender is not the
   // destination they called. systemd does the same on its private socket.

@@ -3,6 +3,8 @@
 // authority like the volume calls, after the request has been validated.
 #include "bus/snapshot_methods.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <functional>
@@ -19,6 +21,7 @@
 #include "bus/snapshot_codec.h"
 #include "bus/snapshot_object.h"
 #include "snapshot/snapshot_manager.h"
+#include "util/unique_fd.h"
 
 namespace blocksnap {
 namespace {
@@ -213,19 +216,22 @@ int DumpSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noe
   return GuardHandler(ret_error, [&]() -> int {
     Connection& c = Conn(userdata);
     const char* id = nullptr;
-    const char* path = nullptr;
-    int r = sd_bus_message_read(m, "ss", &id, &path);
+    int fd = -1;  // the message's; sd-bus closes it with the message
+    int r = sd_bus_message_read(m, "sh", &id, &fd);
     if (r < 0) return r;
-    std::string file = path;
-    Status st;
-    if (file.empty() || file.front() != '/')
-      st = InvalidArgument("the dump path '" + file +
-                           "' must be absolute (the daemon opens it, not the caller)");
-    Result<Found> f = st.ok() ? Find(c, id) : Result<Found>(st);
+    Result<Found> f = Find(c, id);
     if (!f.ok()) return SetBusError(ret_error, f.status());
-    if (st = CheckMayMutate(m, "dumping a snapshot"); !st.ok()) return SetBusError(ret_error, st);
-    return ReplyLater(c, m, [s = f->snaps, sid = f->rec.IdString(), file]() -> Result<Append> {
-      if (Status done = s->Dump(sid, file); !done.ok()) return done;
+    if (Status st = CheckMayMutate(m, "dumping a snapshot"); !st.ok())
+      return SetBusError(ret_error, st);
+    // Our own copy for the worker: the caller opened the file (its identity, its namespace);
+    // the daemon only writes to it.
+    auto out = std::make_shared<UniqueFd>(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    if (!*out) return SetBusError(ret_error, FromErrno(errno, "taking the dump fd"));
+    return ReplyLater(c, m, [s = f->snaps, sid = f->rec.IdString(), out]() -> Result<Append> {
+      Status done = s->Dump(sid, out->get());
+      // Closed before the reply: a pipe's reader sees EOF once the caller closes its end.
+      out->reset();
+      if (!done.ok()) return done;
       return Append([](sd_bus_message*) { return 0; });
     });
   });
@@ -325,7 +331,7 @@ const sd_bus_vtable kSnapshotVtable[] = {
     SD_BUS_METHOD_WITH_NAMES("TagSnapshot", "sa{ss}as",
                              SD_BUS_PARAM(id) SD_BUS_PARAM(set) SD_BUS_PARAM(unset), "a{sv}",
                              SD_BUS_PARAM(snapshot), TagSnapshot, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("DumpSnapshot", "ss", SD_BUS_PARAM(id) SD_BUS_PARAM(path), "", "",
+    SD_BUS_METHOD_WITH_NAMES("DumpSnapshot", "sh", SD_BUS_PARAM(id) SD_BUS_PARAM(fd), "", "",
                              DumpSnapshot, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("VerifySnapshot", "s", SD_BUS_PARAM(id), "ba(ts)",
                              SD_BUS_PARAM(ok) SD_BUS_PARAM(bad), VerifySnapshot,

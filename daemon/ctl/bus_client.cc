@@ -109,6 +109,8 @@ Result<std::unique_ptr<BusClient>> BusClient::Connect(const std::string& path) {
   if ((r = sd_bus_set_address(bus.get(), address.c_str())) < 0) return fail(r);
   // A direct connection: no bus daemon, so no Hello and no destination names.
   if ((r = sd_bus_set_bus_client(bus.get(), 0)) < 0) return fail(r);
+  // `snapshot dump` passes the file it opened as a unix fd.
+  if ((r = sd_bus_negotiate_fds(bus.get(), 1)) < 0) return fail(r);
   if ((r = sd_bus_start(bus.get())) < 0) return fail(r);
   return std::make_unique<BusClient>(std::move(bus), path);
 }

@@ -86,15 +86,22 @@ Result<SnapJson> TagSnapshot(BusClient& c, const std::string& id, const Tags& se
   });
 }
 
-Status DumpSnapshot(BusClient& c, const std::string& id, const std::string& path) {
+Status DumpSnapshot(BusClient& c, const std::string& id, int fd) {
   MessagePtr reply;
-  return c.CallManager(
+  bool no_fds = false;
+  Status st = c.CallManager(
       "DumpSnapshot",
       [&](sd_bus_message* m) {
+        if (sd_bus_can_send(sd_bus_message_get_bus(m), SD_BUS_TYPE_UNIX_FD) <= 0) {
+          no_fds = true;
+          return -ENOTSUP;
+        }
         int r = NoCallTimeout(m);
-        return r < 0 ? r : sd_bus_message_append(m, "ss", id.c_str(), path.c_str());
+        return r < 0 ? r : sd_bus_message_append(m, "sh", id.c_str(), fd);
       },
       &reply);
+  if (no_fds) return IOError("the connection to blocksnapd cannot pass file descriptors");
+  return st;
 }
 
 Result<VerifyResult> VerifySnapshot(BusClient& c, const std::string& id) {

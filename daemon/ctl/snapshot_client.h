@@ -37,8 +37,9 @@ Result<SnapJson> WaitSnapshot(BusClient& c, const std::string& id);
 Status DeleteSnapshot(BusClient& c, const std::string& id);
 Result<SnapJson> TagSnapshot(BusClient& c, const std::string& id, const Tags& set,
                              const std::vector<std::string>& unset);
-// path must be absolute: the daemon opens it.
-Status DumpSnapshot(BusClient& c, const std::string& id, const std::string& path);
+// The daemon writes the image to fd (a file, device, pipe or socket we opened for writing;
+// it gets a copy). No client-side timeout.
+Status DumpSnapshot(BusClient& c, const std::string& id, int fd);
 Result<VerifyResult> VerifySnapshot(BusClient& c, const std::string& id);
 // Changed byte ranges (offset, length), merged into runs.
 Result<std::vector<std::pair<uint64_t, uint64_t>>> DiffSnapshots(BusClient& c,

@@ -1,8 +1,11 @@
 #include "ctl/snapshot_commands.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -14,6 +17,7 @@
 #include "ctl/snapshot_client.h"
 #include "ctl/tag_args.h"
 #include "util/parse.h"
+#include "util/unique_fd.h"
 
 namespace blocksnap::ctl {
 namespace {
@@ -175,14 +179,35 @@ int RunTag(CommandContext& ctx, const SnapshotArgs& a) {
 }
 
 int RunDump(CommandContext& ctx, const SnapshotArgs& a) {
-  std::error_code ec;
-  // The daemon opens the file, so it gets an absolute path (relative to our cwd, not its).
-  const std::string path = std::filesystem::absolute(a.file, ec).lexically_normal().string();
-  if (ec) return Fail("cannot resolve " + a.file + ": " + ec.message());
-  Result<BusClient*> client = ctx.Client();
-  if (!client.ok()) return Fail(client.status());
-  if (Status st = DumpSnapshot(**client, a.id, path); !st.ok()) return Fail(st);
-  if (ctx.json) PrintJson({{"id", a.id}, {"path", path}});
+  // We open FILE (our identity, our view of the filesystem, mode 0666 & umask) and pass the
+  // fd; the daemon only writes to it. "-" is stdout.
+  const bool to_stdout = a.file == "-";
+  UniqueFd file;
+  int fd = STDOUT_FILENO;
+  if (to_stdout) {
+    if (::isatty(STDOUT_FILENO))
+      return Fail("refusing to write a raw image to a terminal: redirect stdout or give a FILE");
+  } else {
+    file.reset(::open(a.file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+    if (!file) return Fail(FromErrno(errno, "cannot open " + a.file));
+    fd = file.get();
+  }
+  Status st;
+  if (Result<BusClient*> client = ctx.Client(); !client.ok())
+    st = client.status();
+  else
+    st = DumpSnapshot(**client, a.id, fd);
+  if (!st.ok()) {
+    // No partial or empty image left under FILE's name (a device or FIFO stays).
+    struct stat sb {};
+    if (file && ::fstat(file.get(), &sb) == 0 && S_ISREG(sb.st_mode)) ::unlink(a.file.c_str());
+    return Fail(st);
+  }
+  if (ctx.json && !to_stdout) {
+    std::error_code ec;
+    std::string path = std::filesystem::absolute(a.file, ec).lexically_normal().string();
+    PrintJson({{"id", a.id}, {"path", ec ? a.file : path}});
+  }
   return kExitOk;
 }
 
@@ -261,9 +286,10 @@ void AddSnapshotCommands(CLI::App& app, CommandContext& ctx) {
                     [&ctx, args] { ctx.action = [&ctx, args] { return RunTag(ctx, *args); }; });
 
   CLI::App* dump = snap->add_subcommand(
-      "dump", "Write the snapshot as a sparse raw image to FILE (written by the daemon)");
+      "dump", "Write the snapshot as a raw image to FILE (sparse), a device, or stdout with '-'");
   dump->add_option("SNAP", args->id, "Snapshot id")->required();
-  dump->add_option("FILE", args->file, "Output file")->required();
+  dump->add_option("FILE", args->file, "Output file (opened by blocksnapctl), '-' for stdout")
+      ->required();
   bind(dump, RunDump);
 
   CLI::App* verify = snap->add_subcommand("verify", "Re-read and re-hash every chunk");

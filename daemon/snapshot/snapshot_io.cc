@@ -1,6 +1,10 @@
 #include "snapshot/snapshot_io.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,21 +12,69 @@
 #include <cstring>
 #include <optional>
 
-#include "util/unique_fd.h"
-
 namespace blocksnap {
 namespace {
 
-Status PwriteAll(int fd, const char* data, uint64_t len, uint64_t off, const std::string& path) {
+// Where a dump goes, from what the fd is (see DumpSnapshot in the header).
+enum class Sink {
+  kFile,    // regular file: sized with ftruncate, only the chunks with data written (holes)
+  kDevice,  // block device: every byte written at its offset, zeros included
+  kStream,  // pipe, socket, character device, O_APPEND file: every byte, in order, write()
+};
+
+// Writes len bytes at off (kFile, kDevice: pwrite) or at the fd's position (kStream: write).
+// A caller's fd may be non-blocking: EAGAIN waits for POLLOUT.
+Status WriteAll(int fd, Sink sink, const char* data, uint64_t len, uint64_t off) {
   while (len > 0) {
-    ssize_t n = ::pwrite(fd, data, len, static_cast<off_t>(off));
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(len, uint64_t{1} << 30));
+    ssize_t n = sink == Sink::kStream ? ::write(fd, data, want)
+                                      : ::pwrite(fd, data, want, static_cast<off_t>(off));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FromErrno(errno, "writing " + path);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, -1) < 0 && errno != EINTR) return FromErrno(errno, "waiting to write");
+      continue;
+    }
+    if (n < 0) return FromErrno(errno, "writing at byte " + std::to_string(off));
+    if (n == 0) return IOError("writing at byte " + std::to_string(off) + ": no progress");
     data += n;
     len -= static_cast<uint64_t>(n);
     off += static_cast<uint64_t>(n);
   }
   return Status::Ok();
+}
+
+// Zeros for [from, to) (kDevice, kStream; a kFile has holes there).
+Status WriteZeros(int fd, Sink sink, uint64_t from, uint64_t to) {
+  static const std::string kZeros(1 << 20, '\0');
+  while (from < to) {
+    const uint64_t n = std::min<uint64_t>(to - from, kZeros.size());
+    BS_RETURN_IF_ERROR(WriteAll(fd, sink, kZeros.data(), n, from));
+    from += n;
+  }
+  return Status::Ok();
+}
+
+// What fd is, and whether a dump can go there.
+Result<Sink> SinkOf(int fd, uint64_t size) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return FromErrno(errno, "the dump fd");
+  const int mode = flags & O_ACCMODE;
+  if ((flags & O_PATH) != 0 || (mode != O_WRONLY && mode != O_RDWR))
+    return InvalidArgument("the dump fd is not open for writing (open it O_WRONLY or O_RDWR)");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return FromErrno(errno, "the dump fd");
+  if (S_ISREG(st.st_mode) && (flags & O_APPEND) == 0) return Sink::kFile;
+  if (S_ISBLK(st.st_mode)) {
+    uint64_t bytes = 0;
+    if (::ioctl(fd, BLKGETSIZE64, &bytes) != 0) return FromErrno(errno, "sizing the dump device");
+    if (bytes < size)
+      return InvalidArgument("the dump device holds " + std::to_string(bytes) +
+                             " bytes, the snapshot " + std::to_string(size));
+    return Sink::kDevice;
+  }
+  if (S_ISDIR(st.st_mode)) return InvalidArgument("the dump fd is a directory");
+  return Sink::kStream;
 }
 
 Status WithChunk(const Status& st, uint64_t chunk) {
@@ -31,15 +83,17 @@ Status WithChunk(const Status& st, uint64_t chunk) {
 
 }  // namespace
 
-Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap,
-                    const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) return FromErrno(errno, "creating " + path);
+Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap, int fd) {
+  Result<Sink> sink = SinkOf(fd, snap.size);
+  if (!sink.ok()) return sink.status().WithContext("dumping snapshot " + snap.IdString());
   auto run = [&]() -> Status {
-    // ftruncate first: every chunk left unwritten below is a hole.
-    if (::ftruncate(fd.get(), static_cast<off_t>(snap.size)) != 0)
-      return FromErrno(errno, "sizing " + path);
+    // A file's old contents go, then ftruncate to the full size: every chunk left unwritten
+    // below is a hole.
+    if (*sink == Sink::kFile &&
+        (::ftruncate(fd, 0) != 0 || ::ftruncate(fd, static_cast<off_t>(snap.size)) != 0))
+      return FromErrno(errno, "sizing the dump file");
     std::string buf;
+    uint64_t next = 0;  // kDevice, kStream: the bytes before it are written
     BS_RETURN_IF_ERROR(
         map.ForEachAsOf(snap.volume_id, snap.version, [&](uint64_t c, const MapValue& v) -> Status {
           if (v.zero) return Status::Ok();
@@ -47,13 +101,20 @@ Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap
           if (off >= snap.size) return Status::Ok();
           BS_RETURN_IF_ERROR(WithChunk(store.Get(v.hash, &buf), c));
           uint64_t len = std::min<uint64_t>(buf.size(), snap.size - off);
-          return PwriteAll(fd.get(), buf.data(), len, off, path);
+          if (*sink != Sink::kFile) BS_RETURN_IF_ERROR(WriteZeros(fd, *sink, next, off));
+          next = off + len;
+          return WriteAll(fd, *sink, buf.data(), len, off);
         }));
-    if (::fsync(fd.get()) != 0) return FromErrno(errno, "syncing " + path);
+    if (*sink != Sink::kFile) BS_RETURN_IF_ERROR(WriteZeros(fd, *sink, next, snap.size));
+    if (*sink != Sink::kStream && ::fsync(fd) != 0) return FromErrno(errno, "syncing the dump");
     return Status::Ok();
   };
   Status st = run();
-  if (!st.ok()) ::unlink(path.c_str());
+  // No partial image left looking whole: a file is emptied (a stream cannot take back what
+  // it sent; a device keeps what was written).
+  if (!st.ok() && *sink == Sink::kFile && ::ftruncate(fd, 0) != 0)
+    st =
+        Status(st.code(), st.message() + " (emptying the dump file: " + std::strerror(errno) + ")");
   return st.WithContext("dumping snapshot " + snap.IdString());
 }
 

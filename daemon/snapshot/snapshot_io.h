@@ -15,11 +15,18 @@
 
 namespace blocksnap {
 
-// Writes the snapshot as a raw image of its logical size to `path` (created or truncated):
-// holes for zero and never-written chunks. Every chunk is verified; on any failure the file
-// is removed and the error returned (kCorruption naming the chunk for a bad one).
-Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap,
-                    const std::string& path);
+// Writes the snapshot as a raw image of its logical size to `fd` (the caller's; not closed),
+// by what fd is:
+// - a regular file (not O_APPEND): its old contents go (ftruncate to 0, then to the
+//   snapshot's size) and only the chunks with data are written, at their offsets (pwrite):
+//   zero and never-written chunks stay holes. fsync'd. On failure the file is emptied.
+// - a block device: every byte at its offset from 0, zeros included; fsync'd.
+//   InvalidArgument when the device is smaller than the snapshot.
+// - anything else (pipe, socket, character device, O_APPEND file): every byte in order with
+//   write(), from the fd's position, zeros included. A failure midway leaves what was sent.
+// InvalidArgument when fd is not open for writing (O_RDONLY, O_PATH). Every chunk is
+// verified; a bad one fails the dump with kCorruption naming the chunk.
+Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap, int fd);
 
 struct BadChunk {
   uint64_t chunk = 0;   // index in the volume

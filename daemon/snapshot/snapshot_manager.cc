@@ -402,11 +402,11 @@ Result<SnapshotRecord> SnapshotManager::Tag(std::string_view id, const Tags& set
   return r;
 }
 
-Status SnapshotManager::Dump(std::string_view id, const std::string& path) {
+Status SnapshotManager::Dump(std::string_view id, int fd) {
   BS_ASSIGN_OR_RETURN(SnapshotRecord r, Get(id));
   if (!r.completed())
     return Busy("snapshot " + r.IdString() + " is " + r.state + ", not completed");
-  return DumpSnapshot(map_, *store_, r, path);
+  return DumpSnapshot(map_, *store_, r, fd);
 }
 
 Result<VerifyReport> SnapshotManager::Verify(std::string_view id) {

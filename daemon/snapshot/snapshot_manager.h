@@ -103,8 +103,9 @@ class SnapshotManager {
   Status Delete(std::string_view id);
   Result<SnapshotRecord> Tag(std::string_view id, const Tags& set,
                              const std::vector<std::string>& unset);
-  // Sparse raw image of a completed snapshot; kCorruption (file removed) on a bad chunk.
-  Status Dump(std::string_view id, const std::string& path);
+  // Raw image of a completed snapshot written to fd (sparse in a regular file; see
+  // DumpSnapshot in snapshot_io.h); kCorruption on a bad chunk.
+  Status Dump(std::string_view id, int fd);
   Result<VerifyReport> Verify(std::string_view id);
   // Chunks that differ between two completed snapshots of the same volume.
   Result<std::vector<uint64_t>> Diff(std::string_view from, std::string_view to);

@@ -82,7 +82,7 @@ def test_dump_relative_path_verify_ok_and_diff(daemon, tmp_path):
                         (16 * MiB - CHUNK, os.urandom(CHUNK))])
     s2 = snapshot(daemon, "v")
 
-    # A relative FILE is resolved against blocksnapctl's cwd, not the daemon's.
+    # A relative FILE is opened by blocksnapctl, in its cwd (the daemon gets the fd).
     p = subprocess.run([str(CTL), "--control", str(daemon.control_path), "snapshot", "dump",
                         s2["id"], "out.raw"], cwd=tmp_path, capture_output=True, text=True,
                        timeout=120)

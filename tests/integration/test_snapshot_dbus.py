@@ -6,6 +6,8 @@ import os
 import subprocess
 import tempfile
 
+import dbus
+
 from harness import Daemon, stop_then_remove
 from test_dbus import Monitor, bus_daemon, public_binaries, session_bus  # noqa: F401 fixtures
 from test_snapshot_common import MiB, create_volume, snapshot, write
@@ -53,8 +55,14 @@ def test_wait_dump_verify_status_over_the_bus(bus_daemon, tmp_path):  # noqa: F8
     rec = busctl_json(bus_daemon.bus, "WaitSnapshot", "s", snap_id)[0]
     assert rec["state"]["data"] == "completed" and rec["tags"]["data"] == {"k": "x"}
     assert rec["progress"]["type"] == "d" and rec["size"]["type"] == "t"
+    # The fd argument ('h'), through the bus daemon.
     out = tmp_path / "bus.raw"
-    busctl_json(bus_daemon.bus, "DumpSnapshot", "ss", snap_id, out)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        assert dump_over_dbus(bus_daemon.bus, snap_id, fd) is None
+    finally:
+        os.close(fd)
+    assert os.path.getsize(out) == 16 * MiB
     with open(out, "rb") as f:
         f.seek(MiB)
         assert f.read(len(data)) == data
@@ -62,10 +70,35 @@ def test_wait_dump_verify_status_over_the_bus(bus_daemon, tmp_path):  # noqa: F8
     assert ok is True and bad == []
     st = busctl_json(bus_daemon.bus, "GetStatus")[0]
     assert st["stored_bytes"]["data"] == 2 * MiB and st["dedup_ratio"]["type"] == "d"
-    p = subprocess.run(["busctl", f"--address={bus_daemon.bus}", "call", *MANAGER,
-                        "DumpSnapshot", "ss", snap_id, "relative.raw"], capture_output=True,
-                       text=True, timeout=60)
-    assert p.returncode != 0 and "absolute" in p.stderr, p.stderr
+    # An fd opened read-only is refused (InvalidArgument); the daemon carries on.
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        err = dump_over_dbus(bus_daemon.bus, snap_id, fd)
+    finally:
+        os.close(fd)
+    assert err is not None and err[0] == "org.blocksnap1.Error.InvalidArgument", err
+    assert "not open for writing" in err[1], err
+    assert bus_daemon.proc.poll() is None
+    assert busctl_json(bus_daemon.bus, "GetSnapshot", "s", snap_id)[0]["id"]["data"] == snap_id
+    with open(out, "rb") as f:
+        f.seek(MiB)
+        assert f.read(len(data)) == data  # untouched
+
+
+def dump_over_dbus(address, snap_id, fd, peer=False):
+    """DumpSnapshot(s snap_id, h fd) with dbus-python (busctl 252 cannot pass fds): through
+    the bus at address, or with peer=True straight to the daemon's control socket. Returns
+    None on success, else (error name, message)."""
+    conn = (dbus.connection.Connection(address) if peer else dbus.bus.BusConnection(address))
+    try:
+        manager = dbus.Interface(conn.get_object("org.blocksnap1", "/org/blocksnap1"),
+                                 "org.blocksnap1.Manager")
+        manager.DumpSnapshot(snap_id, dbus.types.UnixFd(fd), timeout=120)
+        return None
+    except dbus.exceptions.DBusException as e:
+        return e.get_dbus_name(), e.get_dbus_message()
+    finally:
+        conn.close()
 
 
 def test_other_users_may_list_but_not_change_snapshots(public_binaries):  # noqa: F811
@@ -86,14 +119,19 @@ def test_other_users_may_list_but_not_change_snapshots(public_binaries):  # noqa
         assert p.returncode == 0 and rec["id"] in p.stdout
         assert run("snapshot", "show", rec["id"]).returncode == 0
         assert run("status").returncode == 0
+        # A directory nobody may write to: blocksnapctl creates the dump file as nobody.
+        out_dir = os.path.join(base, "out")
+        os.mkdir(out_dir)
+        os.chmod(out_dir, 0o777)
+        nobody_file = os.path.join(out_dir, "nobody.raw")
         for args in (["snapshot", "create", "mine"], ["snapshot", "delete", rec["id"]],
                      ["snapshot", "tag", rec["id"], "a=b"],
-                     ["snapshot", "dump", rec["id"], "/tmp/blocksnap-nobody.raw"]):
+                     ["snapshot", "dump", rec["id"], nobody_file]):
             p = run(*args)
             assert p.returncode == 1, (args, p.stderr)
             assert "permission denied" in p.stderr, p.stderr
         assert [s["id"] for s in d.ctl_json("snapshot", "list")] == [rec["id"]]
-        assert not os.path.exists("/tmp/blocksnap-nobody.raw")
+        assert not os.path.exists(nobody_file)  # blocksnapctl removes it on the refusal
     finally:
         stop_then_remove(d, base)
 

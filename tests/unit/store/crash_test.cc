@@ -59,7 +59,7 @@ TEST_F(CrashTest, PendingSnapshotBecomesErrorAndReleasesWhatItTook) {
   EXPECT_EQ(EntriesOfVersion(s2->version), 0u);
   EXPECT_EQ(StoredChunks(), stored1);
   ExpectConsistent();
-  EXPECT_EQ(mgr_->Dump(s2->IdString(), (dir_ / "x").string()).code(), Code::kBusy);
+  EXPECT_EQ(DumpTo(s2->IdString(), (dir_ / "x").string()).code(), Code::kBusy);
   // Every chunk changed since s1 is still dirty (the frozen generation was folded back).
   auto dirty = (*mgr_->Tracking(vol_->id()))->tracker().DirtyChunks();
   EXPECT_EQ(dirty, (std::vector<uint64_t>{5, 6, 7, 8, 9, 10, 11, 12, 13, 14}));

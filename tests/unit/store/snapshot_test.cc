@@ -1,5 +1,6 @@
 #include <sys/stat.h>
 #include <condition_variable>
+#include <csignal>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -43,7 +44,7 @@ TEST_F(SnapshotTest, FirstSnapshotStoresOnlyWrittenChunks) {
   EXPECT_EQ(Dump(s), Image(*v));
   // The dump is sparse: only the 3 chunks are allocated.
   std::string path = (dir_ / "sparse.raw").string();
-  ASSERT_TRUE(mgr_->Dump(s.IdString(), path).ok());
+  ASSERT_TRUE(DumpTo(s.IdString(), path).ok());
   struct stat sb {};
   ASSERT_EQ(::stat(path.c_str(), &sb), 0);
   EXPECT_EQ(static_cast<uint64_t>(sb.st_size), 16 * kMiB);
@@ -54,6 +55,74 @@ TEST_F(SnapshotTest, FirstSnapshotStoresOnlyWrittenChunks) {
   EXPECT_EQ(st->stored_bytes, 3 * kChunk);
   EXPECT_EQ(st->referenced_bytes, 3 * kChunk);
   ExpectConsistent();
+}
+
+// Dump writes to whatever fd it is given: a file's old contents are replaced (holes stay
+// zeros), an O_APPEND file and a pipe get every byte in order, a read-only fd is refused.
+TEST_F(SnapshotTest, DumpToFds) {
+  auto v = AttachNew(1, 4 * kMiB, kChunk);
+  WritePattern(*v, 1, 1);
+  WritePattern(*v, 5, 2);
+  auto s = Snap(*v);
+  const std::string image = Image(*v);
+  ASSERT_EQ(image.size(), 4 * kMiB);
+
+  // An existing, larger file full of 0xff: the dump is exactly the image (no stale bytes).
+  std::string path = (dir_ / "old.raw").string();
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << std::string(6 * kMiB, '\xff');
+  }
+  ASSERT_TRUE(DumpTo(s.IdString(), path, 0).ok());
+  EXPECT_EQ(ReadFile(path), image);
+
+  // O_APPEND: written as a stream after what is there.
+  std::string appended = (dir_ / "append.raw").string();
+  {
+    std::ofstream f(appended, std::ios::binary);
+    f << "head";
+  }
+  ASSERT_TRUE(DumpTo(s.IdString(), appended, O_APPEND).ok());
+  EXPECT_EQ(ReadFile(appended), "head" + image);
+
+  // A pipe, drained by another thread while the dump blocks on it.
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  std::string piped;
+  std::thread reader([&] {
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(p[0], buf, sizeof buf)) > 0) piped.append(buf, static_cast<size_t>(n));
+  });
+  Status st = mgr_->Dump(s.IdString(), p[1]);
+  ::close(p[1]);
+  reader.join();
+  ::close(p[0]);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(piped, image);
+
+  // A pipe whose reader is gone: EPIPE (SIGPIPE is ignored here as in the daemon).
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  ::close(p[0]);
+  auto old = ::signal(SIGPIPE, SIG_IGN);
+  st = mgr_->Dump(s.IdString(), p[1]);
+  ::signal(SIGPIPE, old);
+  ::close(p[1]);
+  EXPECT_EQ(st.code(), Code::kIOError) << st.message();
+  EXPECT_NE(st.message().find("Broken pipe"), std::string::npos) << st.message();
+
+  // Not open for writing: refused, the file untouched.
+  int ro = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(ro, 0);
+  st = mgr_->Dump(s.IdString(), ro);
+  ::close(ro);
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("not open for writing"), std::string::npos) << st.message();
+  int opath = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+  ASSERT_GE(opath, 0);
+  EXPECT_EQ(mgr_->Dump(s.IdString(), opath).code(), Code::kInvalidArgument);
+  ::close(opath);
+  EXPECT_EQ(ReadFile(path), image);
 }
 
 TEST_F(SnapshotTest, IncrementalStoresOnlyChangedChunks) {
@@ -174,10 +243,10 @@ TEST_F(SnapshotTest, CorruptChunkIsNamedByVerifyAndFailsDump) {
   EXPECT_EQ(bad->bad[0].hash, HashHex(h));
 
   std::string path = (dir_ / "bad.raw").string();
-  Status st = mgr_->Dump(s.IdString(), path);
+  Status st = DumpTo(s.IdString(), path);
   EXPECT_EQ(st.code(), Code::kCorruption);
   EXPECT_NE(st.message().find("chunk 2"), std::string::npos) << st.message();
-  EXPECT_FALSE(std::filesystem::exists(path));  // no wrong bytes left behind
+  EXPECT_EQ(std::filesystem::file_size(path), 0u);  // no wrong bytes left behind
   std::string out;
   EXPECT_EQ(mgr_->ReadChunk(s, 2, &out).code(), Code::kCorruption);
   EXPECT_TRUE(mgr_->ReadChunk(s, 1, &out).ok());

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -143,9 +144,17 @@ class StoreTest : public ::testing::Test {
     EXPECT_EQ(done->state, "completed") << done->error;
     return *done;
   }
+  // Dumps snapshot id into a file at path opened with `flags` (O_WRONLY | O_CREAT | flags).
+  Status DumpTo(std::string_view id, const std::string& path, int flags = O_TRUNC) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+    if (fd < 0) return FromErrno(errno, "opening " + path);
+    Status st = mgr_->Dump(id, fd);
+    ::close(fd);
+    return st;
+  }
   std::string Dump(const SnapshotRecord& s) {
     std::string path = (dir_ / (s.IdString() + ".raw")).string();
-    Status st = mgr_->Dump(s.IdString(), path);
+    Status st = DumpTo(s.IdString(), path);
     EXPECT_TRUE(st.ok()) << st.message();
     std::string img = ReadFile(path);
     std::filesystem::remove(path);
