@@ -195,3 +195,26 @@ def test_validate_defaults_to_the_default_policy_dir():
         assert (p.returncode, p.stdout) == (0, "1 policies OK\n"), p.stderr
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_default_control_socket_is_the_daemons_without_xdg_runtime_dir():
+    # As a user without $XDG_RUNTIME_DIR, blocksnapd serves /tmp/blocksnap-UID/control.sock
+    # (config.cc); blocksnapctl must look there too, not under /run/user/UID.
+    base = pathlib.Path(tempfile.mkdtemp(prefix="blocksnap-ctl-default-"))
+    try:
+        os.chmod(base, 0o755)
+        ctl = shutil.copy2(CTL, base)
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "BLOCKSNAP_CONTROL")}
+        env["HOME"] = str(base)  # no config file there
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ctl,
+                            "volume", "list"], capture_output=True, text=True, env=env)
+        assert p.returncode == 1, p.stdout
+        assert p.stderr.startswith(
+            "blocksnapctl: cannot connect to blocksnapd at /tmp/blocksnap-65534/control.sock: "
+        ), p.stderr
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ctl,
+                            "--help"], capture_output=True, text=True, env=env)
+        assert "/tmp/blocksnap-65534/control.sock" in p.stdout
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
