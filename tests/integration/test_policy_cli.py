@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 
 from harness import CTL, Daemon, stop_then_remove
-from test_policy_common import (by_policy, create_volume, policy_daemon, policy_yaml,
+from test_policy_common import (START, by_policy, create_volume, policy_daemon, policy_yaml,
                                 set_time, snapshots, write_policies)
 
 GOOD = policy_yaml("db-nightly")
@@ -125,6 +125,26 @@ def test_list_show_run_plan_reload(daemon_factory, tmp_path):
 
     assert d.ctl("policy", "reload").stdout == "reloaded: 1 policies\n"
     assert d.ctl_json("policy", "reload") == {"policies": 1, "errors": []}
+
+
+def test_policy_run_with_a_failed_action_exits_1_as_text_and_json(daemon_factory, tmp_path):
+    # Under --debug-no-tracking (a benchmark switch) the engine refuses every snapshot, so
+    # the round's create fails. Both forms print what happened, then exit 1.
+    pdir = write_policies(tmp_path / "policies", {"db.yaml": GOOD})
+    d = daemon_factory(extra_args=["--policy-dir", str(pdir), "--test-clock", START,
+                                   "--debug-no-tracking"]).start()
+    create_volume(d, "db", backup="nightly")
+    refused = "dirty tracking is switched off (--debug-no-tracking): snapshots are refused"
+
+    p = d.ctl("--json", "policy", "run", "db-nightly", check=False)
+    assert (p.returncode, p.stderr) == (1, "blocksnapctl: some actions failed\n")
+    run = json.loads(p.stdout)
+    assert [(a["kind"], a["volume"], a["error"]) for a in run] == [("create", "db", refused)]
+
+    p = d.ctl("policy", "run", "db-nightly", check=False)
+    assert (p.returncode, p.stderr) == (1, "blocksnapctl: some actions failed\n")
+    assert p.stdout.endswith(f" FAILED: {refused}\n"), p.stdout
+    assert snapshots(d) == []
 
 
 def test_testing_interface_absent_without_test_clock(daemon_factory, tmp_path):
