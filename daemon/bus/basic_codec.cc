@@ -2,11 +2,19 @@
 
 namespace blocksnap {
 
+int AppendText(sd_bus_message* m, std::string_view s) {
+  const std::string text = ValidUtf8(s);
+  return sd_bus_message_append_basic(m, 's', text.c_str());
+}
+
 int AppendTags(sd_bus_message* m, const Tags& tags) {
   int r = sd_bus_message_open_container(m, 'a', "{ss}");
   if (r < 0) return r;
   for (const auto& [key, value] : tags) {
-    r = sd_bus_message_append(m, "{ss}", key.c_str(), value.c_str());
+    r = sd_bus_message_open_container(m, 'e', "ss");
+    if (r >= 0) r = AppendText(m, key);
+    if (r >= 0) r = AppendText(m, value);
+    if (r >= 0) r = sd_bus_message_close_container(m);
     if (r < 0) return r;
   }
   return sd_bus_message_close_container(m);
@@ -16,7 +24,7 @@ int AppendStrings(sd_bus_message* m, const std::vector<std::string>& strings) {
   int r = sd_bus_message_open_container(m, 'a', "s");
   if (r < 0) return r;
   for (const std::string& s : strings) {
-    r = sd_bus_message_append_basic(m, 's', s.c_str());
+    r = AppendText(m, s);
     if (r < 0) return r;
   }
   return sd_bus_message_close_container(m);

@@ -5,15 +5,20 @@
 #include <systemd/sd-bus.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/parse.h"
+#include "util/utf8.h"
 
 namespace blocksnap {
 
 inline constexpr const char* kTagsSignature = "a{ss}";
 
-// Each returns sd-bus' result: negative errno on failure.
+// Each returns sd-bus' result: negative errno on failure. Strings are appended as
+// ValidUtf8 (util/utf8.h): text from files or file names must not make a reply unbuildable.
+// Appends one 's'.
+int AppendText(sd_bus_message* m, std::string_view s);
 int AppendTags(sd_bus_message* m, const Tags& tags);
 int AppendStrings(sd_bus_message* m, const std::vector<std::string>& strings);
 // Reads an a{ss} into *tags (replacing its contents).

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bus/bus_names.h"
+#include "util/utf8.h"
 
 namespace blocksnap {
 namespace {
@@ -55,7 +56,8 @@ const char* BusErrorName(Code code) {
 
 int SetBusError(sd_bus_error* ret_error, const Status& status) {
   const Mapping& m = MappingFor(status.ok() ? Code::kInternal : status.code());
-  const std::string& text = status.message().empty() ? std::string("failed") : status.message();
+  // The message goes out as an 's': it may quote a file name or a file's bytes.
+  const std::string text = status.message().empty() ? "failed" : ValidUtf8(status.message());
   sd_bus_error_set(ret_error, m.name, text.c_str());
   return -m.err;
 }

@@ -12,8 +12,9 @@ namespace blocksnap {
 // "org.blocksnap1.Error.NotFound" for Code::kNotFound, ... kInternal -> ".Failed".
 const char* BusErrorName(Code code);
 
-// Fills *ret_error with the named error for status (which must not be OK) and its message,
-// and returns the negative errno a vtable handler returns to make sd-bus send that error.
+// Fills *ret_error with the named error for status (which must not be OK) and its message
+// (made valid UTF-8, util/utf8.h), and returns the negative errno a vtable handler returns
+// to make sd-bus send that error.
 int SetBusError(sd_bus_error* ret_error, const Status& status);
 
 // The Status for a failed client call: r is the negative errno sd-bus returned, error what

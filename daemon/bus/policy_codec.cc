@@ -6,7 +6,8 @@ namespace blocksnap {
 namespace {
 
 int Entry(sd_bus_message* m, const char* key, const std::string& value) {
-  return sd_bus_message_append(m, "{sv}", key, "s", value.c_str());
+  const std::string text = ValidUtf8(value);  // names, descriptions, file names, errors
+  return sd_bus_message_append(m, "{sv}", key, "s", text.c_str());
 }
 
 int EntryBool(sd_bus_message* m, const char* key, bool value) {

@@ -3,9 +3,14 @@
 // scheduler's worker.
 #pragma once
 
+#include <spdlog/spdlog.h>
 #include <systemd/sd-bus.h>
 
+#include <cerrno>
+#include <cstring>
+#include <exception>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "bus/bus_errors.h"
@@ -35,23 +40,47 @@ class PendingReply {
   PendingReply(const PendingReply&) = delete;
   PendingReply& operator=(const PendingReply&) = delete;
 
-  // Builds the reply with append(reply) and sends it; a failure (the peer left) is ignored.
+  // Builds the reply with append(reply) and sends it. If the reply cannot be built (append
+  // fails, e.g. sd-bus refuses a string) or sent, the caller gets an Internal error instead,
+  // never silence: a deferred call left unanswered hangs a client without a timeout. When
+  // the peer has left, that error goes nowhere either, which is fine.
   template <typename F>
-  void Reply(F&& append) {
-    sd_bus_message* raw = nullptr;
-    if (sd_bus_message_new_method_return(call_.get(), &raw) < 0) return;
-    MessagePtr reply(raw);
-    if (append(reply.get()) < 0) return;
-    (void)sd_bus_send(bus_, reply.get(), nullptr);
+  void Reply(F&& append) noexcept {
+    int r = -ENOMEM;
+    const char* step = "building";
+    try {
+      sd_bus_message* raw = nullptr;
+      r = sd_bus_message_new_method_return(call_.get(), &raw);
+      MessagePtr reply(raw);
+      if (r >= 0) r = append(reply.get());
+      if (r >= 0) {
+        step = "sending";
+        r = sd_bus_send(bus_, reply.get(), nullptr);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("building the reply to {}: {}", Member(), e.what());
+      r = -ENOMEM;
+    }
+    if (r >= 0) return;
+    spdlog::warn("{} the reply to {} failed: {}; answering with an error", step, Member(),
+                 std::strerror(-r));
+    Error(Internal(std::string("internal error: ") + step +
+                   " the reply failed: " + std::strerror(-r)));
   }
-  void Error(const Status& st) {
+  void Error(const Status& st) noexcept {
     sd_bus_error error = SD_BUS_ERROR_NULL;
     int r = SetBusError(&error, st);
-    (void)sd_bus_reply_method_errno(call_.get(), r, &error);
+    r = sd_bus_reply_method_errno(call_.get(), r, &error);
     sd_bus_error_free(&error);
+    if (r < 0) spdlog::debug("answering {}: {}, ignoring", Member(), std::strerror(-r));
   }
 
  private:
+  const char* Member() const {
+    const char* member = sd_bus_message_get_member(call_.get());
+    return member ? member : "?";
+  }
+
   MessagePtr call_;
   sd_bus* bus_;
 };

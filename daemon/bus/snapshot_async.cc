@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <exception>
+#include <optional>
 
 #include "bus/bus_names.h"
 #include "bus/snapshot_codec.h"
@@ -106,26 +107,39 @@ void SnapshotAsync::Reap() {
   }
 }
 
-void SnapshotAsync::Run(std::function<std::function<void()>()> work) {
+void SnapshotAsync::Run(std::function<std::function<void()>()> work,
+                        std::function<void(const Status&)> failed) {
   if (exiting_) return;  // dropping work drops its reply: the daemon is stopping
   Reap();
   auto done = std::make_shared<std::atomic<bool>>(false);
   scheduler::MainQueue* queue = queue_.get();
   // The queue outlives the thread: the destructor joins before the queue goes.
-  std::thread t([work = std::move(work), done, queue]() mutable {
+  std::thread t([work = std::move(work), failed = std::move(failed), done, queue]() mutable {
     std::function<void()> complete;
+    std::optional<Status> error;
     try {
       complete = work();
     } catch (const std::exception& e) {
       spdlog::error("snapshot worker failed: {}", e.what());
+      error = Internal(std::string("internal error: ") + e.what());
+    } catch (...) {
+      spdlog::error("snapshot worker failed: unknown exception");
+      error = Internal("internal error");
     }
     // What the work captured (a PendingReply, i.e. a reference to the call's connection) is
     // released on the loop, never here: freeing the last connection destroys this instance,
-    // which joins this thread.
-    queue->Post([work = std::move(work), complete = std::move(complete)]() mutable {
-      if (complete) complete();
+    // which joins this thread. The same holds for `failed`, which answers the call when the
+    // work threw: its caller must not wait forever.
+    queue->Post([work = std::move(work), failed = std::move(failed), complete = std::move(complete),
+                 error = std::move(error)]() mutable {
+      if (complete) {
+        complete();
+      } else if (failed) {
+        failed(error.value_or(Internal("internal error: the work produced no reply")));
+      }
       complete = nullptr;
       work = nullptr;
+      failed = nullptr;
     });
     done->store(true);
   });
@@ -195,21 +209,26 @@ void SnapshotAsync::Poll() {
       for (auto& waiter : watched->waiters) waiter->Error(rec.status());
       continue;
     }
-    Run([weak = weak_from_this(), snapshots, id, watched]() -> std::function<void()> {
-      auto final_rec = std::make_shared<Result<SnapshotRecord>>(snapshots->Wait(id));
-      return [weak, final_rec, watched] {
-        auto self = weak.lock();
-        if (!self) return;  // every connection is gone: nobody to answer
-        if (final_rec->ok() && watched->signal) self->Emit("SnapshotCompleted", **final_rec);
-        for (auto& waiter : watched->waiters) {
-          if (!final_rec->ok()) {
-            waiter->Error(final_rec->status());
-          } else {
-            waiter->Reply([&](sd_bus_message* m) { return AppendSnapshotDict(m, **final_rec); });
-          }
-        }
-      };
-    });
+    Run(
+        [weak = weak_from_this(), snapshots, id, watched]() -> std::function<void()> {
+          auto final_rec = std::make_shared<Result<SnapshotRecord>>(snapshots->Wait(id));
+          return [weak, final_rec, watched] {
+            auto self = weak.lock();
+            if (!self) return;  // every connection is gone: nobody to answer
+            if (final_rec->ok() && watched->signal) self->Emit("SnapshotCompleted", **final_rec);
+            for (auto& waiter : watched->waiters) {
+              if (!final_rec->ok()) {
+                waiter->Error(final_rec->status());
+              } else {
+                waiter->Reply(
+                    [&](sd_bus_message* m) { return AppendSnapshotDict(m, **final_rec); });
+              }
+            }
+          };
+        },
+        [watched](const Status& st) {
+          for (auto& waiter : watched->waiters) waiter->Error(st);
+        });
   }
 }
 

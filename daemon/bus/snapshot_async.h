@@ -65,8 +65,11 @@ class SnapshotAsync final : public SnapshotManager::Listener,
   void SnapshotCreated(const SnapshotRecord& record) noexcept override;
   void SnapshotRemoved(const SnapshotRecord& record) noexcept override;
 
-  // Runs work on a worker thread; the function it returns runs on the loop.
-  void Run(std::function<std::function<void()>()> work);
+  // Runs work on a worker thread; the function it returns runs on the loop. If work throws,
+  // failed (when set) runs on the loop instead, with an Internal status naming the exception:
+  // that is where a deferred call gets its error reply.
+  void Run(std::function<std::function<void()>()> work,
+           std::function<void(const Status&)> failed = nullptr);
   // Watches a snapshot until it is no longer pending: emits SnapshotCompleted then and, when
   // waiter is set, replies to it with the final record (a{sv}).
   void Watch(const std::string& id, std::shared_ptr<PendingReply> waiter);

@@ -3,13 +3,17 @@
 #include <cerrno>
 #include <string>
 
+#include "bus/basic_codec.h"
+
 namespace blocksnap {
 namespace {
 
 int AppendVariant(sd_bus_message* m, const nlohmann::json& v) {
   switch (v.type()) {
-    case nlohmann::json::value_t::string:
-      return sd_bus_message_append(m, "v", "s", v.get_ref<const std::string&>().c_str());
+    case nlohmann::json::value_t::string: {
+      const std::string text = ValidUtf8(v.get_ref<const std::string&>());  // e.g. `error`
+      return sd_bus_message_append(m, "v", "s", text.c_str());
+    }
     case nlohmann::json::value_t::boolean:
       return sd_bus_message_append(m, "v", "b", v.get<bool>() ? 1 : 0);
     case nlohmann::json::value_t::number_unsigned:
@@ -19,13 +23,11 @@ int AppendVariant(sd_bus_message* m, const nlohmann::json& v) {
     case nlohmann::json::value_t::number_float:
       return sd_bus_message_append(m, "v", "d", v.get<double>());
     case nlohmann::json::value_t::object: {
+      Tags tags;
+      for (auto it = v.begin(); it != v.end(); ++it)
+        tags[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
       int r = sd_bus_message_open_container(m, 'v', "a{ss}");
-      if (r >= 0) r = sd_bus_message_open_container(m, 'a', "{ss}");
-      for (auto it = v.begin(); r >= 0 && it != v.end(); ++it) {
-        const std::string value = it->is_string() ? it->get<std::string>() : it->dump();
-        r = sd_bus_message_append(m, "{ss}", it.key().c_str(), value.c_str());
-      }
-      if (r >= 0) r = sd_bus_message_close_container(m);
+      if (r >= 0) r = AppendTags(m, tags);
       if (r >= 0) r = sd_bus_message_close_container(m);
       return r;
     }
@@ -41,7 +43,7 @@ int AppendJsonDict(sd_bus_message* m, const nlohmann::json& object) {
   for (auto it = object.begin(); r >= 0 && it != object.end(); ++it) {
     if (it->is_null()) continue;
     r = sd_bus_message_open_container(m, 'e', "sv");
-    if (r >= 0) r = sd_bus_message_append_basic(m, 's', it.key().c_str());
+    if (r >= 0) r = AppendText(m, it.key());
     if (r >= 0) r = AppendVariant(m, *it);
     if (r >= 0) r = sd_bus_message_close_container(m);
   }

@@ -79,13 +79,15 @@ using Append = std::function<int(sd_bus_message* reply)>;
 // error, which are sent from the loop.
 int ReplyLater(const Connection& c, sd_bus_message* m, std::function<Result<Append>()> work) {
   auto pending = std::make_shared<PendingReply>(m);
-  c.async->Run([work = std::move(work), pending]() -> std::function<void()> {
-    auto done = std::make_shared<Result<Append>>(work());
-    return [done, pending] {
-      if (!done->ok()) return pending->Error(done->status());
-      pending->Reply(**done);
-    };
-  });
+  c.async->Run(
+      [work = std::move(work), pending]() -> std::function<void()> {
+        auto done = std::make_shared<Result<Append>>(work());
+        return [done, pending] {
+          if (!done->ok()) return pending->Error(done->status());
+          pending->Reply(**done);
+        };
+      },
+      [pending](const Status& st) { pending->Error(st); });
   return 1;  // answered from the loop
 }
 

@@ -61,7 +61,7 @@ int GetProperty(sd_bus*, const char* path, const char*, const char* property, sd
     if (p == "VolumeId")
       return sd_bus_message_append(reply, "s", FormatVolumeId(rec->volume_id).c_str());
     if (p == "State") return sd_bus_message_append(reply, "s", rec->state.c_str());
-    if (p == "Error") return sd_bus_message_append(reply, "s", rec->error.c_str());
+    if (p == "Error") return AppendText(reply, rec->error);  // may quote paths
     if (p == "Created")
       return sd_bus_message_append(reply, "s", FormatRfc3339(rec->created).c_str());
     if (p == "Tags") return AppendTags(reply, rec->tags);

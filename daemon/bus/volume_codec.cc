@@ -45,8 +45,12 @@ int AppendClients(sd_bus_message* m, const std::vector<ClientInfo>& clients) {
   if (r < 0) return r;
   for (const ClientInfo& c : clients) {
     const std::string connected = FormatRfc3339(c.connected);
-    r = sd_bus_message_append(m, "(sss)", c.address.c_str(), c.export_name.c_str(),
-                              connected.c_str());
+    // The export name is what the NBD client sent: any bytes.
+    r = sd_bus_message_open_container(m, 'r', "sss");
+    if (r >= 0) r = AppendText(m, c.address);
+    if (r >= 0) r = AppendText(m, c.export_name);
+    if (r >= 0) r = AppendText(m, connected);
+    if (r >= 0) r = sd_bus_message_close_container(m);
     if (r < 0) return r;
   }
   return sd_bus_message_close_container(m);

@@ -201,6 +201,10 @@ Status ApplyKey(Config& c, const YamlErrors& err, const std::string& key, const 
   return InvalidArgument("");  // marker: unknown key, reported by the caller with its mark
 }
 
+std::string ControlPathIn(const std::string& runtime_dir) {
+  return runtime_dir + "/control.sock";
+}
+
 }  // namespace
 
 Environment Environment::FromProcess() {
@@ -282,6 +286,11 @@ Result<std::string> ReadConfigFile(const std::string& file) {
 
 }  // namespace
 
+std::string DefaultControlPath(const Environment& env) {
+  Result<Config> c = ResolveConfig(env, {});
+  return c.ok() ? c->control_path : ControlPathIn(DefaultConfig(env).runtime_dir);
+}
+
 Result<Config> ResolveConfig(const Environment& env, const ConfigOverrides& o) {
   Config c = DefaultConfig(env);
   std::string file = o.config_file.value_or(c.config_file);
@@ -307,7 +316,7 @@ Result<Config> ResolveConfig(const Environment& env, const ConfigOverrides& o) {
   if (o.listen) c.listen = *o.listen;
   if (o.io_threads) c.io_threads = *o.io_threads;
   // Derived paths follow the final runtime_dir unless set explicitly.
-  if (c.control_path.empty()) c.control_path = c.runtime_dir + "/control.sock";
+  if (c.control_path.empty()) c.control_path = ControlPathIn(c.runtime_dir);
   if (c.unix_path.empty()) c.unix_path = c.runtime_dir + "/nbd.sock";
   if (c.unix_path == kDisabled) c.unix_path.clear();
   if (c.listen.size() == 1 && (c.listen[0].empty() || c.listen[0] == kDisabled)) c.listen.clear();

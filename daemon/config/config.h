@@ -69,6 +69,13 @@ Config DefaultConfig(const Environment& env);
 Result<Config> ApplyConfigYaml(Config base, const std::string& file_name,
                                const std::string& yaml_text);
 
+// Where blocksnapd, started by this user without flags, serves its control socket: the
+// default config file's `control`, else `<runtime_dir>/control.sock` (runtime_dir from that
+// file, else DefaultConfig's: /run/blocksnap as root, $XDG_RUNTIME_DIR/blocksnap or
+// /tmp/blocksnap-UID otherwise). blocksnapctl connects there unless told otherwise; an
+// unreadable config file counts as none.
+std::string DefaultControlPath(const Environment& env);
+
 // The whole resolution: defaults, then the config file (a missing default file is fine, a
 // missing --config file is an error), then the overrides. Paths that derive from others
 // (unix/control from runtime_dir) follow them unless set explicitly.

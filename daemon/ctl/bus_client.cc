@@ -195,7 +195,11 @@ Status BusClient::DeleteVolume(const std::string& name_or_id, bool force) {
   return CallManager(
       "DeleteVolume",
       [&](sd_bus_message* m) {
-        return sd_bus_message_append(m, "sb", name_or_id.c_str(), static_cast<int>(force));
+        // Deleting a volume collects its snapshots' garbage on the daemon's loop before it
+        // answers, which can take longer than sd-bus' default 25 s: no call timeout.
+        int r = NoCallTimeout(m);
+        return r < 0 ? r
+                     : sd_bus_message_append(m, "sb", name_or_id.c_str(), static_cast<int>(force));
       },
       &reply);
 }

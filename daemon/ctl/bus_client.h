@@ -45,8 +45,11 @@ struct CreateVolumeArgs {
 };
 
 // For calls that may outlast sd-bus' default 25 s (snapshot Wait, Dump, Verify, Diff, a
-// policy run or reload that waits for a round of snapshots): lifts the connection's default
-// timeout. Called from a CallManager append function, before the call is sent.
+// policy run or reload that waits for a round of snapshots, and the synchronous ones whose
+// work grows with the data: restore, snapshot delete, volume delete): lifts the connection's
+// default timeout. Called from a CallManager append function, before the call is sent. A
+// client stopped with Ctrl-C just exits (no handler); the daemon finishes the call and its
+// reply goes nowhere.
 int NoCallTimeout(sd_bus_message* call);
 
 class BusClient {

@@ -5,7 +5,6 @@
 // Exit status: 0 success; 1 the operation failed, with one line "blocksnapctl: <reason>" on
 // stderr; 2 the command line was malformed. Each command group lives in its own file
 // (volume_commands.cc, ...) and registers itself below.
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -13,6 +12,7 @@
 #include <iostream>
 #include <string>
 
+#include "config/config.h"
 #include "ctl/command_context.h"
 #include "ctl/output.h"
 #include "ctl/policy_commands.h"
@@ -23,19 +23,17 @@
 namespace blocksnap::ctl {
 namespace {
 
-// $BLOCKSNAP_CONTROL, else where blocksnapd puts its socket by default: /run/blocksnap as
-// root, $XDG_RUNTIME_DIR/blocksnap (or /run/user/UID/blocksnap) otherwise.
-std::string DefaultControlPath() {
+// $BLOCKSNAP_CONTROL, else where blocksnapd puts its socket by default, as the daemon itself
+// computes it (config/config.h): /run/blocksnap as root, $XDG_RUNTIME_DIR/blocksnap (or
+// /tmp/blocksnap-UID) otherwise, or what the default config file says.
+std::string DefaultControlSocket() {
   if (const char* env = std::getenv("BLOCKSNAP_CONTROL"); env && *env) return env;
-  if (geteuid() == 0) return "/run/blocksnap/control.sock";
-  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
-  std::string dir = runtime && *runtime ? runtime : "/run/user/" + std::to_string(geteuid());
-  return dir + "/blocksnap/control.sock";
+  return DefaultControlPath(Environment::FromProcess());
 }
 
 int Main(int argc, char** argv) {
   CommandContext ctx;
-  ctx.control_path = DefaultControlPath();
+  ctx.control_path = DefaultControlSocket();
 
   CLI::App app{"blocksnapctl: control blocksnapd, the block-device snapshot daemon"};
   app.name("blocksnapctl");

@@ -41,24 +41,26 @@ std::string DefaultPolicyDir() {
   return c.ok() ? c->policy_dir : DefaultConfig(env).policy_dir;
 }
 
-// Runs `call` on the daemon and prints an array of actions as lines (or JSON).
+// Runs `call` on the daemon and prints an array of actions as lines (or JSON); exits 1 when
+// any action failed, in either form.
 template <typename Call>
 int PrintActions(CommandContext& ctx, Call&& call, const char* none) {
   Result<BusClient*> client = ctx.Client();
   if (!client.ok()) return Fail(client.status());
   Result<Json> actions = call(**client);
   if (!actions.ok()) return Fail(actions.status());
-  if (ctx.json) {
-    PrintJson(*actions);
-    return kExitOk;
-  }
-  if (actions->empty()) std::cout << none << '\n';
   bool failed = false;
-  for (const Json& a : *actions) {
-    std::cout << a["line"].get<std::string>() << '\n';
+  for (const Json& a : *actions)
     if (!Or(a["error"], "").empty()) failed = true;
+  if (ctx.json) {
+    PrintJson(*actions);  // the document first, then the exit status says it failed
+  } else {
+    if (actions->empty()) std::cout << none << '\n';
+    for (const Json& a : *actions) std::cout << a["line"].get<std::string>() << '\n';
   }
-  return failed ? Fail("some actions failed") : kExitOk;
+  if (!failed) return kExitOk;
+  std::cout.flush();
+  return Fail("some actions failed");
 }
 
 int RunList(CommandContext& ctx) {

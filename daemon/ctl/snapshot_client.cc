@@ -73,7 +73,12 @@ Status DeleteSnapshot(BusClient& c, const std::string& id) {
   MessagePtr reply;
   return c.CallManager(
       "DeleteSnapshot",
-      [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", id.c_str()); }, &reply);
+      [&](sd_bus_message* m) {
+        // Freeing the chunks no one else reads takes as long as the snapshot is big.
+        int r = NoCallTimeout(m);
+        return r < 0 ? r : sd_bus_message_append(m, "s", id.c_str());
+      },
+      &reply);
 }
 
 Result<SnapJson> TagSnapshot(BusClient& c, const std::string& id, const Tags& set,

@@ -106,7 +106,10 @@ int RunCreateFromSnapshot(CommandContext& ctx, const VolumeArgs& a) {
   Status st = (*client)->CallManager(
       "CreateVolumeFromSnapshot",
       [&](sd_bus_message* m) {
-        int r = sd_bus_message_append(m, "sst", a.name.c_str(), a.from_snapshot.c_str(), size);
+        // The daemon builds the restore base per chunk before it answers: no call timeout.
+        int r = NoCallTimeout(m);
+        if (r >= 0)
+          r = sd_bus_message_append(m, "sst", a.name.c_str(), a.from_snapshot.c_str(), size);
         if (r >= 0) r = AppendTags(m, *tags);
         if (r >= 0) r = sd_bus_message_append(m, "b", a.hydrate ? 1 : 0);
         return r;

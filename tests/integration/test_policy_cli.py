@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 
 from harness import CTL, Daemon, stop_then_remove
-from test_policy_common import (by_policy, create_volume, policy_daemon, policy_yaml,
+from test_policy_common import (START, by_policy, create_volume, policy_daemon, policy_yaml,
                                 set_time, snapshots, write_policies)
 
 GOOD = policy_yaml("db-nightly")
@@ -127,6 +127,26 @@ def test_list_show_run_plan_reload(daemon_factory, tmp_path):
     assert d.ctl_json("policy", "reload") == {"policies": 1, "errors": []}
 
 
+def test_policy_run_with_a_failed_action_exits_1_as_text_and_json(daemon_factory, tmp_path):
+    # Under --debug-no-tracking (a benchmark switch) the engine refuses every snapshot, so
+    # the round's create fails. Both forms print what happened, then exit 1.
+    pdir = write_policies(tmp_path / "policies", {"db.yaml": GOOD})
+    d = daemon_factory(extra_args=["--policy-dir", str(pdir), "--test-clock", START,
+                                   "--debug-no-tracking"]).start()
+    create_volume(d, "db", backup="nightly")
+    refused = "dirty tracking is switched off (--debug-no-tracking): snapshots are refused"
+
+    p = d.ctl("--json", "policy", "run", "db-nightly", check=False)
+    assert (p.returncode, p.stderr) == (1, "blocksnapctl: some actions failed\n")
+    run = json.loads(p.stdout)
+    assert [(a["kind"], a["volume"], a["error"]) for a in run] == [("create", "db", refused)]
+
+    p = d.ctl("policy", "run", "db-nightly", check=False)
+    assert (p.returncode, p.stderr) == (1, "blocksnapctl: some actions failed\n")
+    assert p.stdout.endswith(f" FAILED: {refused}\n"), p.stdout
+    assert snapshots(d) == []
+
+
 def test_testing_interface_absent_without_test_clock(daemon_factory, tmp_path):
     pdir = write_policies(tmp_path / "p", {"db.yaml": GOOD})
     d = daemon_factory(extra_args=["--policy-dir", str(pdir)]).start()
@@ -193,5 +213,28 @@ def test_validate_defaults_to_the_default_policy_dir():
         p = subprocess.run([*nobody, "policy", "validate"], capture_output=True, text=True,
                            env=env)
         assert (p.returncode, p.stdout) == (0, "1 policies OK\n"), p.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_default_control_socket_is_the_daemons_without_xdg_runtime_dir():
+    # As a user without $XDG_RUNTIME_DIR, blocksnapd serves /tmp/blocksnap-UID/control.sock
+    # (config.cc); blocksnapctl must look there too, not under /run/user/UID.
+    base = pathlib.Path(tempfile.mkdtemp(prefix="blocksnap-ctl-default-"))
+    try:
+        os.chmod(base, 0o755)
+        ctl = shutil.copy2(CTL, base)
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "BLOCKSNAP_CONTROL")}
+        env["HOME"] = str(base)  # no config file there
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ctl,
+                            "volume", "list"], capture_output=True, text=True, env=env)
+        assert p.returncode == 1, p.stdout
+        assert p.stderr.startswith(
+            "blocksnapctl: cannot connect to blocksnapd at /tmp/blocksnap-65534/control.sock: "
+        ), p.stderr
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ctl,
+                            "--help"], capture_output=True, text=True, env=env)
+        assert "/tmp/blocksnap-65534/control.sock" in p.stdout
     finally:
         shutil.rmtree(base, ignore_errors=True)

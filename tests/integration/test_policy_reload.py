@@ -1,6 +1,8 @@
 """Reloading and restarting the scheduler: an edited file is picked up (policy reload and
 SIGHUP) without losing state, a broken file beside a good one leaves the good one running,
 and neither a restart nor a kill -9 makes a second snapshot for a slot."""
+import json
+import os
 import signal
 
 from test_policy_common import (by_policy, create_volume, policy_daemon, policy_yaml,
@@ -76,6 +78,47 @@ def test_broken_file_beside_a_good_one(daemon_factory, tmp_path):
     assert text == f"reloaded: 1 policies\nskipped: {d.policy_dir}/{BROKEN_ERROR}\n"
     # Still running after the reload.
     assert [a["Policy"] for a in set_time(d, "2026-01-06T03:00:00Z")] == ["good"]
+
+
+# A D-Bus string must be valid UTF-8: sd-bus refuses anything else, and a reply that cannot be
+# built must still be answered. File names and keys with Latin-1 bytes reach the client as
+# \xNN escapes. `timeout` bounds what used to be a hang (reload lifts the call timeout).
+LATIN1_FILE = b"br\xe9.yaml"
+LATIN1_ERROR = ("br\\xe9.yaml:8:5: unknown key 'col\\xe9ur' in schedule "
+                "(allowed: name, create, retain, tags, copy_tags)")
+
+
+def test_reload_answers_with_non_utf8_file_names_and_keys(daemon_factory, tmp_path):
+    d = policy_daemon(daemon_factory, tmp_path, {"good.yaml": policy_yaml("good")})
+    broken = BROKEN.replace("colour", "col\xe9ur").encode("latin-1")
+    (d.policy_dir / os.fsdecode(LATIN1_FILE)).write_bytes(broken)
+    # A good policy in a file whose name is not UTF-8: its File is listed escaped.
+    (d.policy_dir / os.fsdecode(b"caf\xe9.yaml")).write_text(policy_yaml("cafe"))
+    error = f"{d.policy_dir}/{LATIN1_ERROR}"
+
+    p = d.ctl("policy", "reload", timeout=30)
+    assert p.stdout == f"reloaded: 2 policies\nskipped: {error}\n"
+    p = d.ctl("--json", "policy", "reload", timeout=30)
+    assert json.loads(p.stdout) == {"policies": 2, "errors": [error]}
+    p = d.ctl("policy", "list", timeout=30)
+    assert p.stderr == f"skipped: {error}\n"
+    p = d.ctl("--json", "policy", "show", "cafe", timeout=30)
+    assert json.loads(p.stdout)["file"] == f"{d.policy_dir}/caf\\xe9.yaml"
+    assert d.proc.poll() is None
+
+
+def test_reload_error_with_a_non_utf8_config_key_is_answered(daemon_factory, tmp_path):
+    # The config file's error comes back as the D-Bus error's message, also an 's'.
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("log_level: debug\n")
+    pdir = tmp_path / "policies"
+    pdir.mkdir()
+    d = daemon_factory(extra_args=["--config", str(cfg), "--policy-dir", str(pdir)]).start()
+    cfg.write_bytes(b"log_level: debug\nbog\xfas: 1\n")
+    p = d.ctl("policy", "reload", check=False, timeout=30)
+    assert (p.returncode, p.stderr) == (
+        1, f"blocksnapctl: {cfg}:2:1: unknown setting 'bog\\xfas'\n")
+    assert d.ctl("volume", "list", timeout=30).returncode == 0
 
 
 def _restart_at(d, when, kill=False):

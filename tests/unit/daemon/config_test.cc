@@ -175,5 +175,28 @@ TEST_F(ConfigFileTest, SocketsCanBeDisabled) {
   EXPECT_TRUE(c->listen.empty());
 }
 
+// blocksnapctl's default socket is the daemon's: the same function, whatever the environment.
+TEST_F(ConfigFileTest, DefaultControlPathIsTheDaemons) {
+  Environment e = UserEnv();
+  e.home = dir_.string();  // no config file there
+  e.xdg_runtime_dir.clear();
+  EXPECT_EQ(DefaultControlPath(e), "/tmp/blocksnap-1000/control.sock");
+  auto c = ResolveConfig(e, {});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(DefaultControlPath(e), c->control_path);
+  e.xdg_runtime_dir = "/run/user/1000";
+  EXPECT_EQ(DefaultControlPath(e), "/run/user/1000/blocksnap/control.sock");
+  // The default config file moves it, for the daemon and so for the client.
+  e.xdg_config_home = dir_.string();
+  std::filesystem::create_directories(dir_ / "blocksnap");
+  std::ofstream(dir_ / "blocksnap" / "blocksnapd.yaml") << "runtime_dir: /rt\n";
+  EXPECT_EQ(DefaultControlPath(e), "/rt/control.sock");
+  std::ofstream(dir_ / "blocksnap" / "blocksnapd.yaml") << "control: /c.sock\n";
+  EXPECT_EQ(DefaultControlPath(e), "/c.sock");
+  // A broken file is no file: the built-in default.
+  std::ofstream(dir_ / "blocksnap" / "blocksnapd.yaml") << "bogus: 1\n";
+  EXPECT_EQ(DefaultControlPath(e), "/run/user/1000/blocksnap/control.sock");
+}
+
 }  // namespace
 }  // namespace blocksnap
