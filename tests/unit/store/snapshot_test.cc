@@ -1,7 +1,9 @@
 #include <sys/stat.h>
 #include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <utility>
 
 #include <thread>
 
@@ -413,6 +415,137 @@ TEST_F(SnapshotTest, DirtyStateSurvivesRestartBetweenSnapshots) {
   auto s2 = Snap(*v);
   EXPECT_EQ(s2.chunks, 2u);
   EXPECT_EQ(Dump(s2), Image(*v));
+}
+
+// Three snapshots where the middle one changes chunks 0 and 1 and the third changes them
+// again: once the middle one is deleted its entries go, and a read at its version would find
+// the first snapshot's entries (another snapshot's bytes, which pass the hash check).
+TEST_F(SnapshotTest, ReadsOfADeletedSnapshotFailInsteadOfReadingAnOlderOne) {
+  auto v = AttachNew(1, 1 * kMiB, kChunk);
+  WritePattern(*v, 0, 1);
+  WritePattern(*v, 1, 1);
+  auto s1 = Snap(*v);
+  WritePattern(*v, 0, 2);
+  WritePattern(*v, 1, 2);
+  auto s2 = Snap(*v);
+  WritePattern(*v, 0, 3);
+  WritePattern(*v, 1, 3);
+  auto s3 = Snap(*v);
+
+  std::string out, scratch;
+  ASSERT_TRUE(mgr_->ReadChunk(s2, 1, &out).ok());
+  EXPECT_EQ(out, Pattern(kChunk, 1, 2));
+  std::string range(2 * kChunk, 'x');
+  ASSERT_TRUE(mgr_->Read(s2, 0, range.size(), range.data(), &scratch).ok());
+  EXPECT_EQ(range, Pattern(kChunk, 0, 2) + Pattern(kChunk, 1, 2));
+
+  ASSERT_TRUE(mgr_->Delete(s2.IdString()).ok());
+  EXPECT_TRUE(mgr_->Deleted(s2.id));
+  EXPECT_FALSE(mgr_->Deleted(s1.id));
+  EXPECT_FALSE(mgr_->Deleted(s3.id));
+  // Its entries were collected: a lookup at its version now finds s1's.
+  auto stale = mgr_->block_map().Lookup(v->id(), 1, s2.version);
+  ASSERT_TRUE(stale.ok());
+  ASSERT_TRUE(stale->has_value());
+  EXPECT_EQ(**stale, MapValue::Of(Sha256(std::span(
+                         reinterpret_cast<const uint8_t*>(Pattern(kChunk, 1, 1).data()), kChunk))));
+  Status st = mgr_->ReadChunk(s2, 1, &out);
+  EXPECT_EQ(st.code(), Code::kNotFound) << st.message();
+  EXPECT_NE(st.message().find(s2.IdString()), std::string::npos) << st.message();
+  EXPECT_EQ(mgr_->Read(s2, 0, range.size(), range.data(), &scratch).code(), Code::kNotFound);
+  // A chunk that never had data reads as zeros without the store: it fails all the same.
+  EXPECT_EQ(mgr_->ReadChunk(s2, 7, &out).code(), Code::kNotFound);
+
+  // The others read as before.
+  ASSERT_TRUE(mgr_->ReadChunk(s1, 1, &out).ok());
+  EXPECT_EQ(out, Pattern(kChunk, 1, 1));
+  ASSERT_TRUE(mgr_->ReadChunk(s3, 1, &out).ok());
+  EXPECT_EQ(out, Pattern(kChunk, 1, 3));
+  ExpectConsistent();
+}
+
+// A ChunkStore that runs a callback (once) before its first Get: lets a test delete a
+// snapshot while Dump or Verify iterates it, without the manager's lock, as a D-Bus client
+// could.
+class GetHookStore final : public ChunkStore {
+ public:
+  explicit GetHookStore(Db& db) : inner_(db) {}
+  std::function<void()> before_get;
+
+  void Put(ChunkTxn& t, const Hash& h, std::span<const uint8_t> d) override { inner_.Put(t, h, d); }
+  Status PutNow(ChunkTxn& t, const Hash& h, std::span<const uint8_t> d) override {
+    return inner_.PutNow(t, h, d);
+  }
+  Status Discard(ChunkTxn& t) override { return inner_.Discard(t); }
+  void Release(ChunkTxn& t, const Hash& h, uint64_t size) override { inner_.Release(t, h, size); }
+  Result<CommitInfo> Commit(ChunkTxn& t, const CommitHook& hook) override {
+    return inner_.Commit(t, hook);
+  }
+  Status Get(const Hash& h, std::string* out) override {
+    if (auto f = std::exchange(before_get, nullptr)) f();
+    return inner_.Get(h, out);
+  }
+  Result<bool> Contains(const Hash& h) override { return inner_.Contains(h); }
+  Result<int64_t> RefCount(const Hash& h) override { return inner_.RefCount(h); }
+  Result<StoreStats> Stats() override { return inner_.Stats(); }
+  void WaitMaintenance() override { inner_.WaitMaintenance(); }
+
+ private:
+  RocksChunkStore inner_;
+};
+
+TEST_F(SnapshotTest, DumpFailsWhenTheSnapshotIsDeletedUnderIt) {
+  mgr_.reset();
+  auto owned = std::make_unique<GetHookStore>(*db_);
+  GetHookStore* store = owned.get();
+  auto m = SnapshotManager::Open(*db_, {}, std::move(owned));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  mgr_ = std::move(m).value();
+  auto v = AttachNew(1, 1 * kMiB, kChunk);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 1);
+  Snap(*v);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 2);
+  auto s2 = Snap(*v);
+  const std::string image2 = Image(*v);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 3);
+  Snap(*v);
+  EXPECT_EQ(Dump(s2), image2);
+  auto report = mgr_->Verify(s2.IdString());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok());
+
+  // Dump: s2 goes before the first chunk is read; nothing of it is left on disk.
+  const std::string path = (dir_ / "s2.raw").string();
+  store->before_get = [&] { ASSERT_TRUE(mgr_->Delete(s2.IdString()).ok()); };
+  Status st = mgr_->Dump(s2.IdString(), path);
+  EXPECT_EQ(st.code(), Code::kNotFound) << st.message();
+  EXPECT_NE(st.message().find("deleted"), std::string::npos) << st.message();
+  EXPECT_FALSE(std::filesystem::exists(path));
+  ExpectConsistent();
+}
+
+TEST_F(SnapshotTest, VerifyFailsWhenTheSnapshotIsDeletedUnderIt) {
+  mgr_.reset();
+  auto owned = std::make_unique<GetHookStore>(*db_);
+  GetHookStore* store = owned.get();
+  auto m = SnapshotManager::Open(*db_, {}, std::move(owned));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  mgr_ = std::move(m).value();
+  auto v = AttachNew(1, 1 * kMiB, kChunk);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 1);
+  Snap(*v);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 2);
+  auto s2 = Snap(*v);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 3);
+  Snap(*v);
+  // Deleted before the first chunk is read: its chunks are gone, which is no damage to
+  // report; the verdict is that there is no such snapshot any more.
+  store->before_get = [&] { ASSERT_TRUE(mgr_->Delete(s2.IdString()).ok()); };
+  auto report = mgr_->Verify(s2.IdString());
+  EXPECT_EQ(report.status().code(), Code::kNotFound) << report.status().message();
+  EXPECT_NE(report.status().message().find("deleted while it was being verified"),
+            std::string::npos);
+  ExpectConsistent();
 }
 
 }  // namespace
