@@ -220,6 +220,47 @@ TEST_F(SnapshotTest, CopyBeforeWriteKeepsOldBytes) {
   ExpectConsistent();
 }
 
+// Copy-before-write stages chunks too, and commits them within the same bound as the sweep:
+// with the sweep held, 24 writes to frozen chunks and a bound of 4 chunks make several
+// packs of at most 4 chunks each (the bound is reached on the 4th), never one of 24.
+TEST_F(SnapshotTest, CopyBeforeWriteCommitsWithinTheFlushBound) {
+  mgr_.reset();
+  SnapshotManagerOptions opts;
+  opts.job.hold_sweep = true;
+  opts.job.flush_bytes = 4 * kChunk;
+  OpenManager(opts);
+  auto v = AttachNew(1, 2 * kMiB, kChunk);
+  constexpr uint64_t kChunks = 24;
+  for (uint64_t c = 0; c < kChunks; ++c) WritePattern(*v, c, 1);
+  const std::string before = Image(*v);
+  auto s = mgr_->Create(v->id(), {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  for (uint64_t c = 0; c < kChunks; ++c) WritePattern(*v, c, 2);  // each one copied first
+  auto vt = mgr_->Tracking(v->id());
+  ASSERT_TRUE(vt.ok());
+  ASSERT_NE((*vt)->current_job(), nullptr);
+  (*vt)->current_job()->Release();
+  auto done = mgr_->Wait(s->IdString());
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, "completed") << done->error;
+  EXPECT_EQ(done->chunks, kChunks);
+
+  std::map<uint64_t, uint64_t> per_pack;  // pack id -> chunks placed in it
+  for (auto& [k, val] : Scan(Cf::kLocs))
+    if (k.size() == kHashSize)
+      if (auto loc = PackLoc::Decode(val)) per_pack[loc->pack]++;
+  uint64_t total = 0, most = 0;
+  for (auto& [pack, n] : per_pack) {
+    total += n;
+    most = std::max(most, n);
+  }
+  EXPECT_EQ(total, kChunks);
+  EXPECT_LE(most, opts.job.flush_bytes / kChunk) << per_pack.size() << " pack(s)";
+  EXPECT_GE(per_pack.size(), kChunks / (opts.job.flush_bytes / kChunk));
+  EXPECT_EQ(Dump(*done), before);
+  ExpectConsistent();
+}
+
 // A WriteGate like the I/O layer's: a writer is admitted (Enter) before its BeforeWrite and
 // leaves (Exit) after its data write; PauseWrites stops admitting, waits for the admitted
 // ones, and captures the image at the instant.
