@@ -159,6 +159,9 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   // [restore] Volumes from snapshots: unfinished hydrations resume before anything is served.
   auto restore =
       std::make_unique<RestoreManager>(**db, **volumes, **snapshots, config.hydrate_rate);
+  // [restore] A deleted volume's hydration goes with it (and so its image's open fd).
+  (*wiring)->set_volume_deleted_observer(
+      [r = restore.get()](uint64_t volume_id) { r->VolumeDeleted(volume_id); });
   if (Status st = restore->Resume(); !st.ok()) {
     spdlog::critical("{}", st.message());
     return 1;
@@ -286,7 +289,9 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   (*nbd_server)->Stop();                      // NBD server
   (*volumes)->set_attached_clients(nullptr);  // NBD server
   snapshot_exports.reset();                   // [exports] after the server, before the store
-  restore.reset();                            // [restore] stops hydrations
+  // [restore] The wiring no longer calls the restore manager, then it stops hydrations.
+  (*wiring)->set_volume_deleted_observer(nullptr);
+  restore.reset();  // [restore] stops hydrations
   wiring->reset();
   snapshots->reset();
   volumes->reset();

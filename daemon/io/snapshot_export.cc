@@ -90,6 +90,20 @@ SnapshotExport::~SnapshotExport() {
   assert(in_flight_.load() == 0);
 }
 
+bool SnapshotExport::Gone() noexcept {
+  if (gone_.load(std::memory_order_relaxed)) return true;
+  SnapshotManager& m = source_.snapshots();
+  const uint64_t n = m.deletions();
+  if (n == seen_deletions_.load(std::memory_order_relaxed)) return false;
+  // Some snapshot was deleted since: this one? (A short lock, once per delete.)
+  if (m.Deleted(snap_.id)) {
+    gone_.store(true, std::memory_order_relaxed);
+    return true;
+  }
+  seen_deletions_.store(n, std::memory_order_relaxed);
+  return false;
+}
+
 template <typename Fn>
 void SnapshotExport::OffLoop(nbd::Completion& done, Fn fn) noexcept {
   in_flight_.fetch_add(1, std::memory_order_relaxed);
@@ -164,7 +178,7 @@ bool SnapshotExport::TryReadCached(uint64_t offset, std::span<uint8_t> buf) noex
 
 int SnapshotExport::ReadBlocking(uint64_t offset, std::span<uint8_t> buf) noexcept {
   if (int r = EnsureAllocation(); r < 0) return r;
-  return CopyChunks(offset, buf, [this](uint64_t c, uint64_t in, uint64_t n, uint8_t* out) {
+  int r = CopyChunks(offset, buf, [this](uint64_t c, uint64_t in, uint64_t n, uint8_t* out) {
     std::string chunk;
     Status st = source_.snapshots().ReadChunk(snap_, c, &chunk);
     if (!st.ok()) {
@@ -176,6 +190,9 @@ int SnapshotExport::ReadBlocking(uint64_t offset, std::span<uint8_t> buf) noexce
     source_.cache().Insert({snap_.id, c}, std::move(chunk));
     return 0;
   });
+  // Holes come from the allocation, which a load after the delete would have got wrong.
+  if (r == 0 && Gone()) return -ESHUTDOWN;
+  return r;
 }
 
 int SnapshotExport::CacheBlocking(uint64_t offset, uint64_t length) noexcept {
@@ -194,6 +211,9 @@ int SnapshotExport::CacheBlocking(uint64_t offset, uint64_t length) noexcept {
 }
 
 void SnapshotExport::Read(uint64_t offset, std::span<uint8_t> buf, nbd::Completion& done) noexcept {
+  // Deleted: fail, even where the cache or the allocation could still answer (docs/NBD.md).
+  // Reads from the store check again after reading (SnapshotManager::ReadChunk).
+  if (Gone()) return done.Complete(-ESHUTDOWN);
   if (allocation_loaded_.load(std::memory_order_acquire) && TryReadCached(offset, buf))
     return done.Complete(0);
   OffLoop(done, [this, offset, buf] { return ReadBlocking(offset, buf); });
@@ -217,6 +237,7 @@ void SnapshotExport::Zero(uint64_t, uint64_t, nbd::ZeroFlags, nbd::Completion& d
 }
 
 void SnapshotExport::Cache(uint64_t offset, uint64_t length, nbd::Completion& done) noexcept {
+  if (Gone()) return done.Complete(-ESHUTDOWN);
   OffLoop(done, [this, offset, length] { return CacheBlocking(offset, length); });
 }
 
@@ -263,6 +284,7 @@ void SnapshotExport::Extents(size_t context, uint64_t offset, uint64_t length, b
 void SnapshotExport::BlockStatus(size_t context, uint64_t offset, uint64_t length, bool one,
                                  std::vector<nbd::Extent>& out, nbd::Completion& done) noexcept {
   if (context >= contexts_.size()) return done.Complete(-EINVAL);
+  if (Gone()) return done.Complete(-ESHUTDOWN);
   const bool ready = context == 0
                          ? allocation_loaded_.load(std::memory_order_acquire)
                          : changed_loaded_[(context - 1) / 2]->load(std::memory_order_acquire);
@@ -274,6 +296,7 @@ void SnapshotExport::BlockStatus(size_t context, uint64_t offset, uint64_t lengt
   OffLoop(done, [this, context, offset, length, one, o] {
     int r = context == 0 ? EnsureAllocation() : EnsureChanged((context - 1) / 2);
     if (r < 0) return r;
+    if (Gone()) return -ESHUTDOWN;  // the maps may have been loaded after its entries went
     Extents(context, offset, length, one, *o);
     return 0;
   });

@@ -92,6 +92,9 @@ class SnapshotExport final : public nbd::Export {
   int CopyChunks(uint64_t offset, std::span<uint8_t> buf, Miss miss) noexcept;
   void Extents(size_t context, uint64_t offset, uint64_t length, bool one,
                std::vector<nbd::Extent>& out) const noexcept;
+  // True once the snapshot has been deleted (its requests then fail with ESHUTDOWN). One
+  // atomic load while no snapshot has been deleted since the last check; loop or pool.
+  bool Gone() noexcept;
   // Runs fn() on the pool and completes `done` with its result on the loop.
   template <typename Fn>
   void OffLoop(nbd::Completion& done, Fn fn) noexcept;
@@ -103,6 +106,8 @@ class SnapshotExport final : public nbd::Export {
   nbd::ExportInfo info_;
   std::vector<std::string> contexts_;
   std::atomic<size_t> in_flight_{0};
+  std::atomic<uint64_t> seen_deletions_{0};  // SnapshotManager::deletions() at the last check
+  std::atomic<bool> gone_{false};
 
   std::mutex load_mu_;                // serializes the loads below; readers go by the atomics
   std::vector<uint8_t> data_chunks_;  // 1 = the chunk has stored data (not zero/unwritten)

@@ -191,6 +191,7 @@ void Hydration::Stop() {
     stop_ = true;
   }
   stop_cv_.notify_all();
+  std::lock_guard lock(join_mu_);
   if (thread_.joinable()) thread_.join();
 }
 

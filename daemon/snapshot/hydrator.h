@@ -54,6 +54,7 @@ class Hydration {
   // Writes the base version key (a new hydration). Before Start.
   Status PersistBase();
   void Start();
+  // Stops the thread and joins it; any thread but the hydration's own, concurrently too.
   void Stop();
 
   bool AllLocal(uint64_t first_chunk, uint64_t last_chunk) const {
@@ -96,6 +97,7 @@ class Hydration {
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stop_ = false;
+  std::mutex join_mu_;  // Stop() may be called by two threads at once (shutdown and reaping)
   std::thread thread_;
 };
 

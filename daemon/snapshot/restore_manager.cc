@@ -14,6 +14,49 @@ RestoreManager::~RestoreManager() {
     active = active_;
   }
   for (auto& [id, h] : active) h->Stop();
+  // A hydration that completed meanwhile posted its Reap before its thread ended (joined
+  // above or by Reap): pool_, destroyed first, runs it.
+}
+
+void RestoreManager::Reap(uint64_t volume_id) {
+  std::shared_ptr<Hydration> h;
+  {
+    std::lock_guard lock(mu_);
+    auto it = reaping_.find(volume_id);
+    if (it == reaping_.end()) return;
+    h = it->second;
+  }
+  h->Stop();  // joins its thread, which is leaving Progress (never this thread)
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = reaping_.find(volume_id); it != reaping_.end() && it->second == h)
+      reaping_.erase(it);
+    h.reset();  // under mu_: VolumeDeleted must not see the entry gone with h still held
+  }
+  reaped_cv_.notify_all();
+}
+
+void RestoreManager::VolumeDeleted(uint64_t volume_id) {
+  std::shared_ptr<Hydration> h;
+  {
+    std::unique_lock lock(mu_);
+    if (auto it = active_.find(volume_id); it != active_.end()) {
+      h = std::move(it->second);
+      active_.erase(it);
+    }
+    hooks_.erase(volume_id);  // connections of the volume hold theirs until they drain
+    // Completed just before: its Reap is on the pool (and never waits for us).
+    reaped_cv_.wait(lock, [&] { return !reaping_.contains(volume_id); });
+  }
+  if (!h) return;
+  // Outside mu_: its progress callback takes mu_. Its thread sees the volume gone and
+  // ends after at most the fill batch in progress.
+  h->Stop();
+  h.reset();
+  // The thread, stopped first, may not have dropped the state itself.
+  if (Status st = Hydration::DeleteState(db_, volume_id); !st.ok())
+    spdlog::warn("volume {}: dropping the hydration state of the deleted volume: {}",
+                 FormatVolumeId(volume_id), st.message());
 }
 
 std::shared_ptr<Hydration> RestoreManager::MakeHydration(const std::shared_ptr<Volume>& vol,
@@ -51,6 +94,13 @@ void RestoreManager::Progress(uint64_t volume_id, uint64_t hydrated, uint64_t to
     {
       std::lock_guard lock(mu_);
       hooks_.erase(volume_id);  // new connections need no restore hook
+      // This runs on the hydration's own thread, which cannot join itself: the pool does,
+      // then drops it (unless VolumeDeleted took it first).
+      if (auto it = active_.find(volume_id); it != active_.end()) {
+        reaping_[volume_id] = std::move(it->second);
+        active_.erase(it);
+        pool_.Post([this, volume_id] { Reap(volume_id); });
+      }
       notify = on_state_changed_;
     }
     if (notify) notify(*r);  // outside mu_: the listener takes its own locks

@@ -7,6 +7,7 @@
 // chunks on demand. Resume() restarts the hydrations a previous run left unfinished.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -50,21 +51,38 @@ class RestoreManager {
   }
   // Wraps the snapshot layer's hook provider: hydrating volumes get a RestoreHook.
   io::WriteHookProvider WrapHooks(io::WriteHookProvider inner);
+  // The volume's record and image are gone (the volume lifecycle, via SnapshotWiring, before
+  // the snapshot engine collects its entries): stops and joins its hydration, forgets it and
+  // its hook, and deletes its hydration state. The Volume (its image's fd, and so the disk
+  // space of the deleted file) is then held only by connections still draining. Blocks for
+  // at most one fill batch of the hydrator.
+  void VolumeDeleted(uint64_t volume_id);
 
  private:
   std::shared_ptr<Hydration> MakeHydration(const std::shared_ptr<Volume>& vol, uint64_t base,
                                            bool fast);
   void Progress(uint64_t volume_id, uint64_t hydrated, uint64_t total, bool done);
+  // On the pool: joins the hydration Progress() moved to reaping_ (its thread is returning),
+  // then drops it.
+  void Reap(uint64_t volume_id);
 
   Db& db_;
   VolumeManager& volumes_;
   SnapshotManager& snapshots_;
   const uint64_t rate_;
-  io::StorePool pool_{2};  // on-demand fills for reads and writes
   std::mutex mu_;
-  std::map<uint64_t, std::shared_ptr<Hydration>> active_;   // never erased while running
+  // Hydrations not complete: running, or stopped by an error (resumed at the next start).
+  // Erased when complete (to reaping_) or when the volume is deleted.
+  std::map<uint64_t, std::shared_ptr<Hydration>> active_;
   std::map<uint64_t, std::shared_ptr<RestoreHook>> hooks_;  // hydrating volumes only
+  // Complete hydrations whose thread is not joined yet (Reap). VolumeDeleted waits for its
+  // volume's to go (reaped_cv_), so that it returns with nothing here holding the Volume.
+  std::map<uint64_t, std::shared_ptr<Hydration>> reaping_;
+  std::condition_variable reaped_cv_;
   std::function<void(const VolumeRecord&)> on_state_changed_;
+  // Declared last, so destroyed first: its queued tasks (fills, Reap) still find the
+  // members above.
+  io::StorePool pool_{2};  // on-demand fills for reads and writes; reaping
 };
 
 }  // namespace blocksnap

@@ -185,8 +185,14 @@ Status SnapshotJob::ServeQueue() {
   }
   Status st;
   for (const WaitingWrite& w : serving_) {
-    for (uint64_t c = w.first; st.ok() && c <= w.last; ++c)
-      if (frozen_.bits->Test(c) && !copied_.Test(c)) st = CopyChunk(c);
+    for (uint64_t c = w.first; st.ok() && c <= w.last; ++c) {
+      if (!frozen_.bits->Test(c) || copied_.Test(c)) continue;
+      st = CopyChunk(c);
+      // The same bound as the sweep's: copy-before-write alone (writes to frozen chunks
+      // faster than the sweep) must not grow one batch without limit. Only this worker
+      // thread stages and flushes.
+      if (st.ok() && txn_.staged_bytes() >= options_.flush_bytes) st = Flush(/*final=*/false);
+    }
     // A failed copy dooms the snapshot, not the write: it proceeds either way.
     if (!st.ok()) {
       failed_.store(true, std::memory_order_release);

@@ -80,6 +80,9 @@ class SnapshotJob {
  private:
   void Run();
   Status Sweep();
+  // Serves the writers queued so far: copies their frozen chunks not copied yet, then lets
+  // them proceed. Commits (Flush) whenever the staged bytes reach flush_bytes, as the sweep
+  // does: a writer may then also wait for a commit slot (the job's memory bound).
   Status ServeQueue();
   // Copy-before-write of one chunk: read, hash, stage.
   Status CopyChunk(uint64_t chunk);

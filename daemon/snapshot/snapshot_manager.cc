@@ -1,6 +1,9 @@
 #include "snapshot/snapshot_manager.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -384,6 +387,13 @@ Result<SnapshotRecord> SnapshotManager::DeleteLocked(std::string_view id) {
   // First the version dies (durably), then its entries that nothing else reads go. A crash
   // in between leaves only garbage that the next Open collects.
   BS_RETURN_IF_ERROR(db_.Delete(Cf::kMeta, r.Key()));
+  // Readers that do not hold mu_ (exports, Dump, Verify, Diff) learn it before any entry of
+  // this version is collected: a read that finds it not deleted afterwards read its own data.
+  {
+    std::lock_guard dl(deleted_mu_);
+    deleted_.insert(r.id);
+  }
+  deletions_.fetch_add(1, std::memory_order_release);
   BS_RETURN_IF_ERROR(
       Collect(r.volume_id, r.chunk_size).status().WithContext("deleting " + r.IdString()));
   return r;
@@ -406,14 +416,30 @@ Status SnapshotManager::Dump(std::string_view id, int fd) {
   BS_ASSIGN_OR_RETURN(SnapshotRecord r, Get(id));
   if (!r.completed())
     return Busy("snapshot " + r.IdString() + " is " + r.state + ", not completed");
-  return DumpSnapshot(map_, *store_, r, fd);
+  Status st = DumpSnapshot(map_, *store_, r, fd);
+  // Checked after the whole dump: a delete meanwhile may have collected entries it read
+  // (another snapshot's bytes, or zeros), so what it wrote is not this snapshot. A file is
+  // emptied, as DumpSnapshot does on failure (a stream cannot take back what it sent).
+  if (Deleted(r.id)) {
+    struct stat sb {};
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (st.ok() && ::fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && flags >= 0 &&
+        (flags & O_APPEND) == 0)
+      (void)::ftruncate(fd, 0);
+    return NotFound("snapshot " + r.IdString() + " was deleted while it was being dumped");
+  }
+  return st;
 }
 
 Result<VerifyReport> SnapshotManager::Verify(std::string_view id) {
   BS_ASSIGN_OR_RETURN(SnapshotRecord r, Get(id));
   if (!r.completed())
     return Busy("snapshot " + r.IdString() + " is " + r.state + ", not completed");
-  return VerifySnapshot(map_, *store_, r);
+  Result<VerifyReport> report = VerifySnapshot(map_, *store_, r);
+  // A delete meanwhile frees chunks the check then misses: not damage, and no verdict.
+  if (Deleted(r.id))
+    return NotFound("snapshot " + r.IdString() + " was deleted while it was being verified");
+  return report;
 }
 
 Result<std::vector<uint64_t>> SnapshotManager::Diff(std::string_view from, std::string_view to) {
@@ -423,16 +449,39 @@ Result<std::vector<uint64_t>> SnapshotManager::Diff(std::string_view from, std::
   if (a.volume_id != b.volume_id)
     return InvalidArgument(a.IdString() + " and " + b.IdString() + " are of different volumes");
   if (a.version > b.version) std::swap(a, b);
-  return ChangedChunks(map_, a.volume_id, a.version, b.version);
+  auto changed = ChangedChunks(map_, a.volume_id, a.version, b.version);
+  for (const SnapshotRecord* r : {&a, &b})
+    if (Deleted(r->id))
+      return NotFound("snapshot " + r->IdString() + " was deleted during the diff");
+  return changed;
 }
 
+bool SnapshotManager::Deleted(uint64_t snap_id) const {
+  if (deletions_.load(std::memory_order_acquire) == 0) return false;
+  std::lock_guard lock(deleted_mu_);
+  return deleted_.contains(snap_id);
+}
+
+namespace {
+Status GoneWhileReading(const SnapshotRecord& snap) {
+  return NotFound("snapshot " + snap.IdString() + " of volume " + snap.volume_name +
+                  " was deleted");
+}
+}  // namespace
+
 Status SnapshotManager::ReadChunk(const SnapshotRecord& snap, uint64_t chunk, std::string* out) {
-  return ReadSnapshotChunk(map_, *store_, snap, chunk, out);
+  Status st = ReadSnapshotChunk(map_, *store_, snap, chunk, out);
+  // After the read (entry and chunk): if the snapshot was not deleted by now, no entry of its
+  // version had been collected when the read looked it up.
+  if (Deleted(snap.id)) return GoneWhileReading(snap);
+  return st;
 }
 
 Status SnapshotManager::Read(const SnapshotRecord& snap, uint64_t offset, uint64_t length,
                              char* out, std::string* scratch) {
-  return ReadSnapshotRange(map_, *store_, snap, offset, length, out, scratch);
+  Status st = ReadSnapshotRange(map_, *store_, snap, offset, length, out, scratch);
+  if (Deleted(snap.id)) return GoneWhileReading(snap);
+  return st;
 }
 
 Result<StoreStats> SnapshotManager::Stats() {

@@ -11,11 +11,13 @@
 // would not be the instant the user asked for.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -109,11 +111,25 @@ class SnapshotManager {
   Result<VerifyReport> Verify(std::string_view id);
   // Chunks that differ between two completed snapshots of the same volume.
   Result<std::vector<uint64_t>> Diff(std::string_view from, std::string_view to);
-  // One chunk of a completed snapshot (for read-only NBD exports), verified.
+  // One chunk of a completed snapshot (for read-only NBD exports), verified. NotFound when
+  // the snapshot has been deleted, even if the read itself found bytes: once its record is
+  // gone its block map entries may be collected, and a read at its version would then find
+  // another snapshot's entry (or none: zeros) that passes the hash check.
   Status ReadChunk(const SnapshotRecord& snap, uint64_t chunk, std::string* out);
   // Bytes [offset, offset + length) of a snapshot into out, verified (NBD READ of an export).
+  // NotFound when the snapshot has been deleted, as ReadChunk.
   Status Read(const SnapshotRecord& snap, uint64_t offset, uint64_t length, char* out,
               std::string* scratch);
+  // [exports] True once snapshot `snap_id` (the number behind "snap-…") has been deleted
+  // through this manager: its record is gone (synced) and its entries may be collected. Set
+  // before the collection starts, so a read that then finds this false read the snapshot's
+  // own entries. Never cleared (ids are never reused): one set entry per snapshot deleted
+  // since the start. Cheap: a relaxed counter load when nothing was ever deleted, else a
+  // short lock (not the manager's) and a set lookup.
+  bool Deleted(uint64_t snap_id) const;
+  // [exports] How many snapshots have been deleted since the start. An export that has
+  // checked Deleted() at count n need not check again while the count is still n.
+  uint64_t deletions() const { return deletions_.load(std::memory_order_acquire); }
   Result<StoreStats> Stats();
   // [exports] Records straight from RocksDB without the manager's lock and without live
   // progress: safe on an io loop while a control call (a snapshot instant) holds the lock.
@@ -161,6 +177,12 @@ class SnapshotManager {
   std::vector<Listener*> listeners_;
   mutable std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<VolumeTracking>> volumes_;
+
+  // Snapshots deleted since the start (Deleted()). Its own lock: readers of exports must
+  // never wait for mu_, which a snapshot instant or a GC holds for long.
+  mutable std::mutex deleted_mu_;
+  std::set<uint64_t> deleted_;
+  std::atomic<uint64_t> deletions_{0};
 };
 
 }  // namespace blocksnap

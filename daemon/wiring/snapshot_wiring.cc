@@ -47,10 +47,13 @@ Status SnapshotWiring::VolumeCreated(const std::shared_ptr<Volume>& volume) {
 }
 
 void SnapshotWiring::VolumeDeleted(uint64_t volume_id) {
+  std::function<void(uint64_t)> observer;
   {
     std::lock_guard lock(mu_);
     gates_.erase(volume_id);
+    observer = deleted_observer_;
   }
+  if (observer) observer(volume_id);  // outside mu_: it joins a hydration thread
   if (Status st = snapshots_.VolumeDeleted(volume_id); !st.ok())
     spdlog::warn("releasing the snapshot state of a deleted volume: {}, ignoring", st.message());
 }

@@ -7,6 +7,7 @@
 // - WriteGate: the snapshot manager pauses and resumes a volume's writes through it.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,13 @@ class SnapshotWiring final : public VolumeLifecycle, public WriteGate {
 
   // For NbdServerOptions::write_hook.
   io::WriteHookProvider WriteHookProvider();
+  // [restore] Also told of every deleted volume, first (before the snapshot engine collects
+  // its block map entries, which a hydration reads): RestoreManager::VolumeDeleted. nullptr
+  // to stop, before the observer goes.
+  void set_volume_deleted_observer(std::function<void(uint64_t volume_id)> fn) {
+    std::lock_guard lock(mu_);
+    deleted_observer_ = std::move(fn);
+  }
 
   // VolumeLifecycle
   Status VolumeCreated(const std::shared_ptr<Volume>& volume) override;
@@ -47,6 +55,7 @@ class SnapshotWiring final : public VolumeLifecycle, public WriteGate {
   SnapshotManager& snapshots_;
   std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<WriteAdmission>> gates_;
+  std::function<void(uint64_t)> deleted_observer_;
 };
 
 }  // namespace blocksnap

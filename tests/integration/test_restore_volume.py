@@ -2,6 +2,7 @@
 snapshot holds (from the store until hydrated), hydrates in the background, keeps the
 client's writes, resumes hydrating after a restart, can be larger than the snapshot."""
 import hashlib
+import os
 import random
 import subprocess
 
@@ -171,3 +172,51 @@ def test_rescan_leaves_unhydrated_chunks_alone(daemon_factory, tmp_path):
     s2 = create_snapshot(d, "r")
     assert read_export(d, f"r@{s2}", SIZE) == bytes(image)
     assert read_export(d, "r", SIZE) == bytes(image)
+
+
+def open_fds_to(pid, path):
+    """The daemon's fds whose target is `path` (" (deleted)" appended once unlinked)."""
+    out = []
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(f"{fd_dir}/{fd}")
+        except FileNotFoundError:  # closed meanwhile
+            continue
+        if target == str(path) or target == f"{path} (deleted)":
+            out.append(target)
+    return out
+
+
+def test_deleting_a_hydrating_restore_releases_its_image(daemon_factory, tmp_path):
+    """Deleted while hydrating (64K/s: far from done): the hydration stops and lets the
+    image go, so the deleted file's space is freed now, not at the next restart."""
+    d = restore_daemon(daemon_factory, tmp_path, rate="64K")
+    image = seeded(d)
+    s1 = create_snapshot(d, "vol")
+    rid = d.ctl("volume", "create", "r", "--from-snapshot", s1).stdout.strip()
+    v = show(d, "r")
+    assert v["hydrated_bytes"] < v["hydrate_total_bytes"]
+    img = d.data_dir / "volumes" / f"{rid}.img"
+    assert open_fds_to(d.pid, img)  # served: the volume holds its image open
+    d.ctl("volume", "delete", "r")
+    assert not img.exists()
+    assert open_fds_to(d.pid, img) == []
+    # The snapshot and its volume are untouched; the name can be restored again.
+    assert read_export(d, f"vol@{s1}", SIZE) == image
+    d.ctl("volume", "create", "r", "--from-snapshot", s1, "--hydrate")
+    wait_hydrated(d, "r")
+    assert read_export(d, "r", SIZE) == image
+
+
+def test_deleting_a_hydrated_restore_releases_its_image(daemon_factory, tmp_path):
+    """A fast restore that completed, then deleted: no hydration is left holding its image."""
+    d = restore_daemon(daemon_factory, tmp_path)
+    seeded(d)
+    s1 = create_snapshot(d, "vol")
+    d.ctl_json("volume", "create", "r", "--from-snapshot", s1, "--hydrate")
+    v = wait_hydrated(d, "r", timeout=60)
+    img = d.data_dir / "volumes" / f"{v['id']}.img"
+    assert open_fds_to(d.pid, img)  # served: the volume holds its image open
+    d.ctl("volume", "delete", "r")
+    assert open_fds_to(d.pid, img) == []

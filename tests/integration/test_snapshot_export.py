@@ -9,8 +9,9 @@ import threading
 import nbd
 import pytest
 
-from snapexp_helpers import (CHUNK, apply, connect, create_snapshot, dump_snapshot,
-                             flagged, nbdinfo_map, pattern, read_export, snap_daemon, write)
+from snapexp_helpers import (CHUNK, apply, connect, create_snapshot, delete_snapshot,
+                             dump_snapshot, flagged, nbdinfo_map, pattern, read_export,
+                             snap_daemon, write)
 
 SIZE = 8 << 20
 WRITES = [(0, pattern("a", 4096)), (3 * CHUNK + 100, pattern("b", 2 * CHUNK)),
@@ -168,3 +169,39 @@ def test_small_cache_and_one_reader_from_config(daemon_factory, tmp_path):
     for t in threads:
         t.join(120)
     assert got == [want] * 3
+
+
+def test_deleted_snapshot_export_fails_instead_of_serving_other_snapshots(daemon_factory,
+                                                                           tmp_path):
+    """A connected export of a snapshot that is then deleted answers ESHUTDOWN, never the
+    bytes of an older snapshot that a read at its version would find once its block map
+    entries are collected (docs/NBD.md, "Snapshot exports")."""
+    d = snap_daemon(daemon_factory, tmp_path)
+    d.ctl("volume", "create", "vol", "--size", str(SIZE))
+    gen = {g: [(c * CHUNK, pattern(f"{g}{c}", CHUNK)) for c in range(4)] for g in "abc"}
+    write(d, "vol", gen["a"])
+    s1 = create_snapshot(d, "vol")
+    write(d, "vol", gen["b"])
+    s2 = create_snapshot(d, "vol")
+    write(d, "vol", gen["c"])  # s2's entries are no longer the volume's newest: collectable
+    s3 = create_snapshot(d, "vol")
+
+    h = connect(d, f"vol@{s2}")
+    other = connect(d, f"vol@{s1}")
+    # Before the delete: s2's own bytes (chunk 0 only: the others stay out of the cache).
+    assert h.pread(CHUNK, 0) == gen["b"][0][1]
+    assert other.pread(CHUNK, CHUNK) == gen["a"][1][1]
+
+    delete_snapshot(d, s2)
+    # Chunk 1 is not cached: a read at s2's version would now find s1's entry.
+    for off, length in ((CHUNK, CHUNK), (0, CHUNK), (2 * CHUNK, 4096), (SIZE - 4096, 4096)):
+        with pytest.raises(nbd.Error) as e:
+            h.pread(length, off)
+        assert e.value.errno == "ESHUTDOWN", (off, e.value)
+    h.shutdown()
+    # The other snapshots' exports are unaffected, and s2 is no export any more.
+    assert other.pread(CHUNK, CHUNK) == gen["a"][1][1]
+    other.shutdown()
+    assert read_export(d, f"vol@{s3}", 4 * CHUNK) == b"".join(b for _, b in gen["c"])
+    with pytest.raises(nbd.Error):
+        connect(d, f"vol@{s2}")

@@ -2,8 +2,10 @@
 #include <condition_variable>
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
+#include <utility>
 
 #include <thread>
 
@@ -288,6 +290,47 @@ TEST_F(SnapshotTest, CopyBeforeWriteKeepsOldBytes) {
   ExpectConsistent();
 }
 
+// Copy-before-write stages chunks too, and commits them within the same bound as the sweep:
+// with the sweep held, 24 writes to frozen chunks and a bound of 4 chunks make several
+// packs of at most 4 chunks each (the bound is reached on the 4th), never one of 24.
+TEST_F(SnapshotTest, CopyBeforeWriteCommitsWithinTheFlushBound) {
+  mgr_.reset();
+  SnapshotManagerOptions opts;
+  opts.job.hold_sweep = true;
+  opts.job.flush_bytes = 4 * kChunk;
+  OpenManager(opts);
+  auto v = AttachNew(1, 2 * kMiB, kChunk);
+  constexpr uint64_t kChunks = 24;
+  for (uint64_t c = 0; c < kChunks; ++c) WritePattern(*v, c, 1);
+  const std::string before = Image(*v);
+  auto s = mgr_->Create(v->id(), {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  for (uint64_t c = 0; c < kChunks; ++c) WritePattern(*v, c, 2);  // each one copied first
+  auto vt = mgr_->Tracking(v->id());
+  ASSERT_TRUE(vt.ok());
+  ASSERT_NE((*vt)->current_job(), nullptr);
+  (*vt)->current_job()->Release();
+  auto done = mgr_->Wait(s->IdString());
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, "completed") << done->error;
+  EXPECT_EQ(done->chunks, kChunks);
+
+  std::map<uint64_t, uint64_t> per_pack;  // pack id -> chunks placed in it
+  for (auto& [k, val] : Scan(Cf::kLocs))
+    if (k.size() == kHashSize)
+      if (auto loc = PackLoc::Decode(val)) per_pack[loc->pack]++;
+  uint64_t total = 0, most = 0;
+  for (auto& [pack, n] : per_pack) {
+    total += n;
+    most = std::max(most, n);
+  }
+  EXPECT_EQ(total, kChunks);
+  EXPECT_LE(most, opts.job.flush_bytes / kChunk) << per_pack.size() << " pack(s)";
+  EXPECT_GE(per_pack.size(), kChunks / (opts.job.flush_bytes / kChunk));
+  EXPECT_EQ(Dump(*done), before);
+  ExpectConsistent();
+}
+
 // A WriteGate like the I/O layer's: a writer is admitted (Enter) before its BeforeWrite and
 // leaves (Exit) after its data write; PauseWrites stops admitting, waits for the admitted
 // ones, and captures the image at the instant.
@@ -515,6 +558,140 @@ TEST_F(SnapshotTest, DirtyStateSurvivesRestartBetweenSnapshots) {
   auto s2 = Snap(*v);
   EXPECT_EQ(s2.chunks, 2u);
   EXPECT_EQ(Dump(s2), Image(*v));
+}
+
+// Three snapshots where the middle one changes chunks 0 and 1 and the third changes them
+// again: once the middle one is deleted its entries go, and a read at its version would find
+// the first snapshot's entries (another snapshot's bytes, which pass the hash check).
+TEST_F(SnapshotTest, ReadsOfADeletedSnapshotFailInsteadOfReadingAnOlderOne) {
+  auto v = AttachNew(1, 1 * kMiB, kChunk);
+  WritePattern(*v, 0, 1);
+  WritePattern(*v, 1, 1);
+  auto s1 = Snap(*v);
+  WritePattern(*v, 0, 2);
+  WritePattern(*v, 1, 2);
+  auto s2 = Snap(*v);
+  WritePattern(*v, 0, 3);
+  WritePattern(*v, 1, 3);
+  auto s3 = Snap(*v);
+
+  std::string out, scratch;
+  ASSERT_TRUE(mgr_->ReadChunk(s2, 1, &out).ok());
+  EXPECT_EQ(out, Pattern(kChunk, 1, 2));
+  std::string range(2 * kChunk, 'x');
+  ASSERT_TRUE(mgr_->Read(s2, 0, range.size(), range.data(), &scratch).ok());
+  EXPECT_EQ(range, Pattern(kChunk, 0, 2) + Pattern(kChunk, 1, 2));
+
+  ASSERT_TRUE(mgr_->Delete(s2.IdString()).ok());
+  EXPECT_TRUE(mgr_->Deleted(s2.id));
+  EXPECT_FALSE(mgr_->Deleted(s1.id));
+  EXPECT_FALSE(mgr_->Deleted(s3.id));
+  // Its entries were collected: a lookup at its version now finds s1's.
+  auto stale = mgr_->block_map().Lookup(v->id(), 1, s2.version);
+  ASSERT_TRUE(stale.ok());
+  ASSERT_TRUE(stale->has_value());
+  EXPECT_EQ(**stale, MapValue::Of(Sha256(std::span(
+                         reinterpret_cast<const uint8_t*>(Pattern(kChunk, 1, 1).data()), kChunk))));
+  Status st = mgr_->ReadChunk(s2, 1, &out);
+  EXPECT_EQ(st.code(), Code::kNotFound) << st.message();
+  EXPECT_NE(st.message().find(s2.IdString()), std::string::npos) << st.message();
+  EXPECT_EQ(mgr_->Read(s2, 0, range.size(), range.data(), &scratch).code(), Code::kNotFound);
+  // A chunk that never had data reads as zeros without the store: it fails all the same.
+  EXPECT_EQ(mgr_->ReadChunk(s2, 7, &out).code(), Code::kNotFound);
+
+  // The others read as before.
+  ASSERT_TRUE(mgr_->ReadChunk(s1, 1, &out).ok());
+  EXPECT_EQ(out, Pattern(kChunk, 1, 1));
+  ASSERT_TRUE(mgr_->ReadChunk(s3, 1, &out).ok());
+  EXPECT_EQ(out, Pattern(kChunk, 1, 3));
+  ExpectConsistent();
+}
+
+// A ChunkStore that runs a callback (once) before its first Get: lets a test delete a
+// snapshot while Dump or Verify iterates it, without the manager's lock, as a D-Bus client
+// could.
+class GetHookStore final : public ChunkStore {
+ public:
+  explicit GetHookStore(Db& db) : inner_(db) {}
+  std::function<void()> before_get;
+
+  void Put(ChunkTxn& t, const Hash& h, std::span<const uint8_t> d) override { inner_.Put(t, h, d); }
+  Status PutNow(ChunkTxn& t, const Hash& h, std::span<const uint8_t> d) override {
+    return inner_.PutNow(t, h, d);
+  }
+  Status Discard(ChunkTxn& t) override { return inner_.Discard(t); }
+  void Release(ChunkTxn& t, const Hash& h, uint64_t size) override { inner_.Release(t, h, size); }
+  Result<CommitInfo> Commit(ChunkTxn& t, const CommitHook& hook) override {
+    return inner_.Commit(t, hook);
+  }
+  Status Get(const Hash& h, std::string* out) override {
+    if (auto f = std::exchange(before_get, nullptr)) f();
+    return inner_.Get(h, out);
+  }
+  Result<bool> Contains(const Hash& h) override { return inner_.Contains(h); }
+  Result<int64_t> RefCount(const Hash& h) override { return inner_.RefCount(h); }
+  Result<StoreStats> Stats() override { return inner_.Stats(); }
+  void WaitMaintenance() override { inner_.WaitMaintenance(); }
+
+ private:
+  RocksChunkStore inner_;
+};
+
+TEST_F(SnapshotTest, DumpFailsWhenTheSnapshotIsDeletedUnderIt) {
+  mgr_.reset();
+  auto owned = std::make_unique<GetHookStore>(*db_);
+  GetHookStore* store = owned.get();
+  auto m = SnapshotManager::Open(*db_, {}, std::move(owned));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  mgr_ = std::move(m).value();
+  auto v = AttachNew(1, 1 * kMiB, kChunk);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 1);
+  Snap(*v);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 2);
+  auto s2 = Snap(*v);
+  const std::string image2 = Image(*v);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 3);
+  Snap(*v);
+  EXPECT_EQ(Dump(s2), image2);
+  auto report = mgr_->Verify(s2.IdString());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok());
+
+  // Dump: s2 goes before the first chunk is read; the file is left empty.
+  const std::string path = (dir_ / "s2.raw").string();
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  ASSERT_TRUE(fd);
+  store->before_get = [&] { ASSERT_TRUE(mgr_->Delete(s2.IdString()).ok()); };
+  Status st = mgr_->Dump(s2.IdString(), fd.get());
+  EXPECT_EQ(st.code(), Code::kNotFound) << st.message();
+  EXPECT_NE(st.message().find("deleted while it was being dumped"), std::string::npos)
+      << st.message();
+  EXPECT_EQ(std::filesystem::file_size(path), 0u);
+  ExpectConsistent();
+}
+
+TEST_F(SnapshotTest, VerifyFailsWhenTheSnapshotIsDeletedUnderIt) {
+  mgr_.reset();
+  auto owned = std::make_unique<GetHookStore>(*db_);
+  GetHookStore* store = owned.get();
+  auto m = SnapshotManager::Open(*db_, {}, std::move(owned));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  mgr_ = std::move(m).value();
+  auto v = AttachNew(1, 1 * kMiB, kChunk);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 1);
+  Snap(*v);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 2);
+  auto s2 = Snap(*v);
+  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 3);
+  Snap(*v);
+  // Deleted before the first chunk is read: its chunks are gone, which is no damage to
+  // report; the verdict is that there is no such snapshot any more.
+  store->before_get = [&] { ASSERT_TRUE(mgr_->Delete(s2.IdString()).ok()); };
+  auto report = mgr_->Verify(s2.IdString());
+  EXPECT_EQ(report.status().code(), Code::kNotFound) << report.status().message();
+  EXPECT_NE(report.status().message().find("deleted while it was being verified"),
+            std::string::npos);
+  ExpectConsistent();
 }
 
 }  // namespace
