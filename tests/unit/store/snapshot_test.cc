@@ -27,6 +27,18 @@ class SnapshotTest : public StoreTest {
     StoreTest::SetUp();
     OpenManager();
   }
+  // Lets the job of a snapshot started with hold_sweep finish; its record, once completed.
+  SnapshotRecord ReleaseHeld(const Volume& v, const std::string& id) {
+    auto vt = mgr_->Tracking(v.id());
+    EXPECT_TRUE(vt.ok());
+    if (!vt.ok() || (*vt)->current_job() == nullptr) return {};
+    (*vt)->current_job()->Release();
+    auto done = mgr_->Wait(id);
+    EXPECT_TRUE(done.ok());
+    if (!done.ok()) return {};
+    EXPECT_EQ(done->state, "completed") << done->error;
+    return *done;
+  }
 };
 
 TEST_F(SnapshotTest, FirstSnapshotStoresOnlyWrittenChunks) {
@@ -278,14 +290,8 @@ TEST_F(SnapshotTest, CopyBeforeWriteKeepsOldBytes) {
   EXPECT_EQ(mid->chunks_done, 16u);  // all copied by copy-before-write
   EXPECT_EQ(mid->state, "pending");
   // Release the held sweep: nothing is left to copy.
-  auto vt = mgr_->Tracking(v->id());
-  ASSERT_TRUE(vt.ok());
-  ASSERT_NE((*vt)->current_job(), nullptr);
-  (*vt)->current_job()->Release();
-  auto done = mgr_->Wait(s->IdString());
-  ASSERT_TRUE(done.ok());
-  EXPECT_EQ(done->state, "completed") << done->error;
-  EXPECT_EQ(Dump(*done), before);
+  SnapshotRecord done = ReleaseHeld(*v, s->IdString());
+  EXPECT_EQ(Dump(done), before);
   EXPECT_NE(Image(*v), before);
   ExpectConsistent();
 }
@@ -306,14 +312,8 @@ TEST_F(SnapshotTest, CopyBeforeWriteCommitsWithinTheFlushBound) {
   auto s = mgr_->Create(v->id(), {});
   ASSERT_TRUE(s.ok()) << s.status().message();
   for (uint64_t c = 0; c < kChunks; ++c) WritePattern(*v, c, 2);  // each one copied first
-  auto vt = mgr_->Tracking(v->id());
-  ASSERT_TRUE(vt.ok());
-  ASSERT_NE((*vt)->current_job(), nullptr);
-  (*vt)->current_job()->Release();
-  auto done = mgr_->Wait(s->IdString());
-  ASSERT_TRUE(done.ok());
-  EXPECT_EQ(done->state, "completed") << done->error;
-  EXPECT_EQ(done->chunks, kChunks);
+  SnapshotRecord done = ReleaseHeld(*v, s->IdString());
+  EXPECT_EQ(done.chunks, kChunks);
 
   std::map<uint64_t, uint64_t> per_pack;  // pack id -> chunks placed in it
   for (auto& [k, val] : Scan(Cf::kLocs))
@@ -327,7 +327,7 @@ TEST_F(SnapshotTest, CopyBeforeWriteCommitsWithinTheFlushBound) {
   EXPECT_EQ(total, kChunks);
   EXPECT_LE(most, opts.job.flush_bytes / kChunk) << per_pack.size() << " pack(s)";
   EXPECT_GE(per_pack.size(), kChunks / (opts.job.flush_bytes / kChunk));
-  EXPECT_EQ(Dump(*done), before);
+  EXPECT_EQ(Dump(done), before);
   ExpectConsistent();
 }
 
@@ -637,23 +637,36 @@ class GetHookStore final : public ChunkStore {
   RocksChunkStore inner_;
 };
 
-TEST_F(SnapshotTest, DumpFailsWhenTheSnapshotIsDeletedUnderIt) {
-  mgr_.reset();
-  auto owned = std::make_unique<GetHookStore>(*db_);
-  GetHookStore* store = owned.get();
-  auto m = SnapshotManager::Open(*db_, {}, std::move(owned));
-  ASSERT_TRUE(m.ok()) << m.status().message();
-  mgr_ = std::move(m).value();
-  auto v = AttachNew(1, 1 * kMiB, kChunk);
-  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 1);
-  Snap(*v);
-  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 2);
-  auto s2 = Snap(*v);
-  const std::string image2 = Image(*v);
-  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 3);
-  Snap(*v);
-  EXPECT_EQ(Dump(s2), image2);
-  auto report = mgr_->Verify(s2.IdString());
+// A manager over a GetHookStore, and a volume with three snapshots s1..s3 that each
+// rewrote every chunk: deleting s2 frees all of its chunks.
+class DeletedUnderItTest : public SnapshotTest {
+ protected:
+  void SetUp() override {
+    SnapshotTest::SetUp();
+    mgr_.reset();
+    auto owned = std::make_unique<GetHookStore>(*db_);
+    store_ = owned.get();
+    auto m = SnapshotManager::Open(*db_, {}, std::move(owned));
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    mgr_ = std::move(m).value();
+    v_ = AttachNew(1, 1 * kMiB, kChunk);
+    for (uint64_t c = 0; c < 4; ++c) WritePattern(*v_, c, 1);
+    Snap(*v_);
+    for (uint64_t c = 0; c < 4; ++c) WritePattern(*v_, c, 2);
+    s2_ = Snap(*v_);
+    image2_ = Image(*v_);
+    for (uint64_t c = 0; c < 4; ++c) WritePattern(*v_, c, 3);
+    Snap(*v_);
+  }
+  GetHookStore* store_ = nullptr;
+  std::shared_ptr<Volume> v_;
+  SnapshotRecord s2_;
+  std::string image2_;
+};
+
+TEST_F(DeletedUnderItTest, DumpFails) {
+  EXPECT_EQ(Dump(s2_), image2_);
+  auto report = mgr_->Verify(s2_.IdString());
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok());
 
@@ -661,8 +674,8 @@ TEST_F(SnapshotTest, DumpFailsWhenTheSnapshotIsDeletedUnderIt) {
   const std::string path = (dir_ / "s2.raw").string();
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   ASSERT_TRUE(fd);
-  store->before_get = [&] { ASSERT_TRUE(mgr_->Delete(s2.IdString()).ok()); };
-  Status st = mgr_->Dump(s2.IdString(), fd.get());
+  store_->before_get = [&] { ASSERT_TRUE(mgr_->Delete(s2_.IdString()).ok()); };
+  Status st = mgr_->Dump(s2_.IdString(), fd.get());
   EXPECT_EQ(st.code(), Code::kNotFound) << st.message();
   EXPECT_NE(st.message().find("deleted while it was being dumped"), std::string::npos)
       << st.message();
@@ -670,24 +683,11 @@ TEST_F(SnapshotTest, DumpFailsWhenTheSnapshotIsDeletedUnderIt) {
   ExpectConsistent();
 }
 
-TEST_F(SnapshotTest, VerifyFailsWhenTheSnapshotIsDeletedUnderIt) {
-  mgr_.reset();
-  auto owned = std::make_unique<GetHookStore>(*db_);
-  GetHookStore* store = owned.get();
-  auto m = SnapshotManager::Open(*db_, {}, std::move(owned));
-  ASSERT_TRUE(m.ok()) << m.status().message();
-  mgr_ = std::move(m).value();
-  auto v = AttachNew(1, 1 * kMiB, kChunk);
-  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 1);
-  Snap(*v);
-  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 2);
-  auto s2 = Snap(*v);
-  for (uint64_t c = 0; c < 4; ++c) WritePattern(*v, c, 3);
-  Snap(*v);
+TEST_F(DeletedUnderItTest, VerifyFails) {
   // Deleted before the first chunk is read: its chunks are gone, which is no damage to
   // report; the verdict is that there is no such snapshot any more.
-  store->before_get = [&] { ASSERT_TRUE(mgr_->Delete(s2.IdString()).ok()); };
-  auto report = mgr_->Verify(s2.IdString());
+  store_->before_get = [&] { ASSERT_TRUE(mgr_->Delete(s2_.IdString()).ok()); };
+  auto report = mgr_->Verify(s2_.IdString());
   EXPECT_EQ(report.status().code(), Code::kNotFound) << report.status().message();
   EXPECT_NE(report.status().message().find("deleted while it was being verified"),
             std::string::npos);
