@@ -107,6 +107,11 @@ void SnapshotAsync::Reap() {
   }
 }
 
+size_t SnapshotAsync::RunningWorkers() {
+  Reap();
+  return workers_.size();
+}
+
 void SnapshotAsync::Run(std::function<std::function<void()>()> work,
                         std::function<void(const Status&)> failed) {
   if (exiting_) return;  // dropping work drops its reply: the daemon is stopping

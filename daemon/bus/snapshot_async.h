@@ -47,6 +47,9 @@ class SnapshotAsync final : public SnapshotManager::Listener,
                             public std::enable_shared_from_this<SnapshotAsync> {
  public:
   static constexpr uint64_t kPollUsec = 50'000;
+  // Worker threads at once for callers' long calls (Dump, Verify, Diff, GetStatus; some are
+  // open to every local user): past it such a call is refused with Busy, not given a thread.
+  static constexpr size_t kMaxCallWorkers = 16;
 
   // The instance of ctx, created on first use on `event` (the loop of ctx's connections).
   static Result<std::shared_ptr<SnapshotAsync>> For(BusContext* ctx, sd_event* event);
@@ -70,6 +73,8 @@ class SnapshotAsync final : public SnapshotManager::Listener,
   // that is where a deferred call gets its error reply.
   void Run(std::function<std::function<void()>()> work,
            std::function<void(const Status&)> failed = nullptr);
+  // Worker threads still running (joins the finished ones first). Loop only.
+  size_t RunningWorkers();
   // Watches a snapshot until it is no longer pending: emits SnapshotCompleted then and, when
   // waiter is set, replies to it with the final record (a{sv}).
   void Watch(const std::string& id, std::shared_ptr<PendingReply> waiter);

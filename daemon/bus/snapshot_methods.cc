@@ -79,6 +79,12 @@ using Append = std::function<int(sd_bus_message* reply)>;
 // error, which are sent from the loop.
 int ReplyLater(const Connection& c, sd_bus_message* m, std::function<Result<Append>()> work) {
   auto pending = std::make_shared<PendingReply>(m);
+  if (c.async->RunningWorkers() >= SnapshotAsync::kMaxCallWorkers) {
+    pending->Error(Busy("too many snapshot operations in progress (" +
+                        std::to_string(SnapshotAsync::kMaxCallWorkers) +
+                        "); retry when one has finished"));
+    return 1;
+  }
   c.async->Run(
       [work = std::move(work), pending]() -> std::function<void()> {
         auto done = std::make_shared<Result<Append>>(work());

@@ -172,3 +172,37 @@ def drain(fd, digest):
         if not block:
             return
         digest.update(block)
+
+
+def test_long_calls_are_bounded_and_the_rest_refused_with_busy(daemon):
+    """Dumps, verifies, diffs and status run on worker threads, at most 16 at once (some are
+    open to every local user): 16 dumps into pipes nobody reads yet hold all of them, a 17th
+    long call is refused with Busy, and once the pipes are read every dump completes."""
+    import select
+    snap_id, sha = volume_with_snapshot(daemon)
+    dumps = [subprocess.Popen([str(CTL), "--control", str(daemon.control_path), "snapshot",
+                               "dump", snap_id, "-"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(16)]
+    try:
+        # A worker has started once its pipe holds bytes (the 16 MiB image cannot fit).
+        waiting = {p.stdout.fileno() for p in dumps}
+        while waiting:
+            ready, _, _ = select.select(list(waiting), [], [], 60)
+            assert ready, "a dump never started"
+            waiting -= set(ready)
+        p = ctl(daemon, "snapshot", "verify", snap_id, capture_output=True, text=True)
+        assert p.returncode == 1
+        assert "too many snapshot operations in progress (16)" in p.stderr, p.stderr
+    finally:
+        digests = [hashlib.sha256() for _ in dumps]
+        readers = [threading.Thread(target=drain, args=(d.stdout.fileno(), h))
+                   for d, h in zip(dumps, digests)]
+        for t in readers:
+            t.start()
+        for t in readers:
+            t.join(timeout=120)
+        codes = [d.wait(timeout=120) for d in dumps]
+    assert codes == [0] * 16
+    assert all(h.hexdigest() == sha for h in digests)
+    p = ctl(daemon, "snapshot", "verify", snap_id, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
