@@ -127,14 +127,29 @@ Scheduler::PolicyList Scheduler::policies() const {
   return policies_;
 }
 
-void Scheduler::QueueTick(ActionsDone done) {
-  worker_->Post([this, done = std::move(done)]() mutable {
-    std::vector<policy::Action> actions = RunTick();
-    if (done)
-      main_->Post([done = std::move(done), actions = std::move(actions)]() mutable {
-        done(std::move(actions));
-      });
+void Scheduler::OnWorkerThen(std::function<Result<std::vector<policy::Action>>()> work,
+                             ActionsDone done) {
+  worker_->Post([this, work = std::move(work), done = std::move(done)]() mutable {
+    Result<std::vector<policy::Action>> result = Internal("internal error");
+    try {
+      result = work();
+    } catch (const std::exception& e) {
+      spdlog::error("scheduler: {}", e.what());
+      result = Internal(std::string("internal error: ") + e.what());
+    }
+    work = nullptr;
+    // `done` often holds a PendingReply: it runs, and is released, on the loop, whatever
+    // happened, so that a D-Bus caller always gets its answer.
+    main_->Post([done = std::move(done), result = std::move(result)]() mutable {
+      if (done) done(std::move(result));
+      done = nullptr;
+    });
   });
+}
+
+void Scheduler::QueueTick(ActionsDone done) {
+  OnWorkerThen([this]() -> Result<std::vector<policy::Action>> { return RunTick(); },
+               std::move(done));
 }
 
 std::vector<policy::Action> Scheduler::RunTick() {
@@ -273,22 +288,17 @@ Status Scheduler::RunPolicy(const std::string& name, const std::string& schedule
       std::none_of(it->schedules.begin(), it->schedules.end(),
                    [&](const policy::Schedule& s) { return s.name == schedule; }))
     return NotFound("policy '" + name + "' has no schedule '" + schedule + "'");
-  worker_->Post([this, list, policy = *it, schedule, done = std::move(done)]() mutable {
-    const policy::TimePoint now = clock_->Now();
-    SnapshotExecutor executor(db_, snapshots_, volumes_, clock_->settable(), nullptr);
-    auto actions = policy::RunNow(policy, schedule, VolumeInfos(volumes_), executor, now);
-    Result<std::vector<policy::Action>> result = Internal("");
-    if (actions) {
-      spdlog::info("policy {} run by request", policy.name);
-      Record(*actions, now);
-      result = std::move(*actions);
-    } else {
-      result = Busy(actions.error().message);
-    }
-    main_->Post([done = std::move(done), result = std::move(result)]() mutable {
-      done(std::move(result));
-    });
-  });
+  OnWorkerThen(
+      [this, policy = *it, schedule]() -> Result<std::vector<policy::Action>> {
+        const policy::TimePoint now = clock_->Now();
+        SnapshotExecutor executor(db_, snapshots_, volumes_, clock_->settable(), nullptr);
+        auto actions = policy::RunNow(policy, schedule, VolumeInfos(volumes_), executor, now);
+        if (!actions) return Busy(actions.error().message);
+        spdlog::info("policy {} run by request", policy.name);
+        Record(*actions, now);
+        return std::move(*actions);
+      },
+      std::move(done));
   return Status::Ok();
 }
 
@@ -298,7 +308,15 @@ void Scheduler::Barrier(std::function<void()> done) {
 
 void Scheduler::OnWorker(std::function<std::function<void()>()> work) {
   worker_->Post([this, work = std::move(work)]() mutable {
-    std::function<void()> then = work();
+    std::function<void()> then;
+    try {
+      then = work();
+    } catch (const std::exception& e) {
+      spdlog::error("scheduler: {}", e.what());
+      // Its captures (a PendingReply, through it an sd-bus connection) go on the loop.
+      main_->Post([work = std::move(work)]() mutable { work = nullptr; });
+      return;
+    }
     // Drop the work's captures before `then` can run: what they share with `then` (a
     // PendingReply, and through it an sd-bus connection) must be released on the loop.
     work = nullptr;
@@ -308,13 +326,12 @@ void Scheduler::OnWorker(std::function<std::function<void()>()> work) {
 
 Status Scheduler::SetTime(policy::TimePoint t, ActionsDone done) {
   if (!clock_->settable()) return Busy("the scheduler does not run on a test clock");
-  worker_->Post([this, t, done = std::move(done)]() mutable {
-    clock_->Set(t);
-    std::vector<policy::Action> actions = RunTick();
-    main_->Post([done = std::move(done), actions = std::move(actions)]() mutable {
-      done(std::move(actions));
-    });
-  });
+  OnWorkerThen(
+      [this, t]() -> Result<std::vector<policy::Action>> {
+        clock_->Set(t);
+        return RunTick();
+      },
+      std::move(done));
   return Status::Ok();
 }
 

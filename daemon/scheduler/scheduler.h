@@ -120,6 +120,9 @@ class Scheduler {
   PolicyList policies() const;
   // Queues a tick at the clock's time when it runs; `done` (may be null) gets its actions.
   void QueueTick(ActionsDone done);
+  // Runs `work` on the worker and hands its result to `done` (may be null) on the loop; an
+  // exception becomes an Internal error there.
+  void OnWorkerThen(std::function<Result<std::vector<policy::Action>>()> work, ActionsDone done);
   std::vector<policy::Action> RunTick();
   void Record(const std::vector<policy::Action>& actions, policy::TimePoint now);
   void ArmTimer();
