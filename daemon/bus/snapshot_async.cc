@@ -7,6 +7,7 @@
 
 #include "bus/bus_names.h"
 #include "bus/snapshot_codec.h"
+#include "bus/snapshot_object.h"
 #include "snapshot/snapshot_manager.h"
 
 namespace blocksnap {
@@ -56,12 +57,31 @@ void SnapshotAsync::Emit(const char* member, const SnapshotRecord& r) {
   }
 }
 
+void SnapshotAsync::EmitObject(bool added, const SnapshotRecord& r) {
+  const std::string path = SnapshotObjectPath(r.IdString());
+  for (sd_bus* bus : connections_) {
+    if (!ctx_->MaySignal(bus)) continue;
+    // Removal written out, as for volumes (bus_service.cc): the object is gone already, so
+    // sd-bus could not ask it which interfaces it had.
+    int e = added
+                ? sd_bus_emit_object_added(bus, path.c_str())
+                : sd_bus_emit_signal(
+                      bus, kManagerPath, "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
+                      "oas", path.c_str(), 4, kSnapshotInterface, "org.freedesktop.DBus.Peer",
+                      "org.freedesktop.DBus.Introspectable", "org.freedesktop.DBus.Properties");
+    if (e < 0)
+      spdlog::debug("emitting Interfaces{}: {}, ignoring", added ? "Added" : "Removed",
+                    std::strerror(-e));
+  }
+}
+
 void SnapshotAsync::SnapshotCreated(const SnapshotRecord& record) noexcept {
   try {
     queue_->Post([weak = weak_from_this(), record] {
       auto self = weak.lock();
       if (!self || self->exiting_) return;
       self->Emit("SnapshotCreated", record);
+      self->EmitObject(/*added=*/true, record);
       self->Watch(record.IdString(), nullptr);  // SnapshotCompleted when it ends
     });
   } catch (const std::exception& e) {
@@ -73,7 +93,9 @@ void SnapshotAsync::SnapshotRemoved(const SnapshotRecord& record) noexcept {
   try {
     queue_->Post([weak = weak_from_this(), record] {
       auto self = weak.lock();
-      if (self && !self->exiting_) self->Emit("SnapshotRemoved", record);
+      if (!self || self->exiting_) return;
+      self->Emit("SnapshotRemoved", record);
+      self->EmitObject(/*added=*/false, record);
     });
   } catch (const std::exception& e) {
     spdlog::warn("signalling snapshot {}: {}", record.IdString(), e.what());

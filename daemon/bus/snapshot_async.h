@@ -62,6 +62,8 @@ class SnapshotAsync final : public SnapshotManager::Listener,
   void RemoveConnection(sd_bus* bus) { connections_.erase(bus); }
   // Emits member(id s, volume s, state s) on /org/blocksnap1 to every connection.
   void Emit(const char* member, const SnapshotRecord& r);
+  // ObjectManager InterfacesAdded / InterfacesRemoved for the snapshot's object.
+  void EmitObject(bool added, const SnapshotRecord& r);
   // SnapshotManager::Listener, from any thread: every snapshot created (SnapshotCreated,
   // then SnapshotCompleted when it ends) or deleted (SnapshotRemoved), whether by a D-Bus
   // client or by the policy scheduler, is signalled from the loop.

@@ -47,6 +47,25 @@ def test_snapshot_signals_on_the_bus(bus_daemon):  # noqa: F811
         mon.close()
 
 
+def test_snapshot_objects_come_and_go_through_the_object_manager(bus_daemon):  # noqa: F811
+    """GetManagedObjects lists snapshot objects, so ObjectManager clients must hear of them
+    coming and going too."""
+    create_volume(bus_daemon, "v", 16 * MiB)
+    mon = Monitor(bus_daemon.bus, "type='signal',interface='org.freedesktop.DBus.ObjectManager'")
+    try:
+        snap_id = bus_daemon.ctl("snapshot", "create", "v", "--wait").stdout.strip()
+        path = "/org/blocksnap1/snapshot/" + snap_id.replace("-", "_")
+        mon.wait_for(lambda line: "member=InterfacesAdded" in line)
+        assert mon.next_lines(1) == [f'   object path "{path}"']
+        mon.wait_for(lambda line: '"org.blocksnap1.Snapshot"' in line)
+        bus_daemon.ctl("snapshot", "delete", snap_id)
+        mon.wait_for(lambda line: "member=InterfacesRemoved" in line)
+        assert mon.next_lines(2) == [f'   object path "{path}"', "   array ["]
+        mon.wait_for(lambda line: '"org.blocksnap1.Snapshot"' in line)
+    finally:
+        mon.close()
+
+
 def test_wait_dump_verify_status_over_the_bus(bus_daemon, tmp_path):  # noqa: F811
     create_volume(bus_daemon, "v", 16 * MiB)
     data = os.urandom(2 * MiB)
