@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "volume/volume_record.h"
+
 namespace blocksnap {
 
 std::string VolumeObjectPath(std::string_view volume_id) {
@@ -21,6 +23,8 @@ std::optional<std::string> VolumeIdFromObjectPath(std::string_view path) {
     if (!ok) return std::nullopt;  // includes '/': no deeper objects exist
     if (c == '_') c = '-';
   }
+  // Only an id: the volume lookup behind it also takes names, which are not object paths.
+  if (!ParseVolumeId(id).ok()) return std::nullopt;
   return id;
 }
 

@@ -147,6 +147,11 @@ def test_volume_objects_follow_the_volumes(bus_daemon):
     assert prop("Clients") == "a(sss) 0"
     out = busctl(bus_daemon, "introspect", BUS_NAME, path).stdout
     assert VOLUME_IFACE in out
+    # Object paths carry ids only: the name, though the lookup behind them takes names too,
+    # is no object.
+    p = busctl(bus_daemon, "get-property", BUS_NAME, "/org/blocksnap1/volume/demo",
+               VOLUME_IFACE, "Name", check=False)
+    assert p.returncode != 0
 
     bus_daemon.ctl("volume", "tag", "demo", "b=2")
     assert prop("Tags") == 'a{ss} 2 "a" "1" "b" "2"'
