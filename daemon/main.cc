@@ -87,6 +87,13 @@ int OnStopSignal(sd_event_source* s, const signalfd_siginfo* si, void*) noexcept
   return 0;
 }
 
+// The first exit source: before the bus's (SnapshotAsync joins its workers there), running
+// snapshot copies are cancelled and dumps into stalled streams told to end.
+int OnExitStopSnapshots(sd_event_source*, void* userdata) noexcept {
+  static_cast<SnapshotManager*>(userdata)->Shutdown();
+  return 0;
+}
+
 int OnReloadSignal(sd_event_source*, const signalfd_siginfo*, void* userdata) noexcept {
   auto* services = static_cast<Services*>(userdata);
   NotifyReloading();  // [systemd]
@@ -194,6 +201,10 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
   sd_event_add_signal(event.get(), nullptr, SIGTERM, OnStopSignal, nullptr);
   sd_event_add_signal(event.get(), nullptr, SIGINT, OnStopSignal, nullptr);
   sd_event_add_signal(event.get(), nullptr, SIGHUP, OnReloadSignal, &services);
+  sd_event_source* stop_snapshots = nullptr;
+  if (sd_event_add_exit(event.get(), &stop_snapshots, OnExitStopSnapshots, snapshots->get()) >= 0)
+    sd_event_source_set_priority(stop_snapshots, SD_EVENT_PRIORITY_IMPORTANT);
+  EventSourcePtr stop_snapshots_source(stop_snapshots);
   // [systemd] WATCHDOG=1 at half of WatchdogSec= while the event loops are healthy.
   auto watchdog = Watchdog::Start(event.get());
   if (!watchdog.ok()) {

@@ -4,6 +4,7 @@
 #include <linux/fs.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,13 +23,37 @@ enum class Sink {
   kStream,  // pipe, socket, character device, O_APPEND file: every byte, in order, write()
 };
 
-// Writes len bytes at off (kFile, kDevice: pwrite) or at the fd's position (kStream: write).
-// A caller's fd may be non-blocking: EAGAIN waits for POLLOUT.
-Status WriteAll(int fd, Sink sink, const char* data, uint64_t len, uint64_t off) {
+// How much a stream takes now without blocking: for a pipe its free space, for anything
+// else `want` (a socket is written with MSG_DONTWAIT instead). 0 after waiting up to 200 ms
+// for room; Busy once `stop` is set.
+Result<size_t> StreamRoom(int fd, size_t want, const std::atomic<bool>* stop) {
+  pollfd p{fd, POLLOUT, 0};
+  int r = ::poll(&p, 1, 200);
+  if (stop && stop->load(std::memory_order_relaxed))
+    return Busy("the dump was cancelled: blocksnapd is stopping");
+  if (r < 0 && errno != EINTR) return FromErrno(errno, "waiting to write");
+  if (r <= 0) return size_t{0};
+  const int capacity = ::fcntl(fd, F_GETPIPE_SZ);
+  if (capacity < 0) return want;  // not a pipe
+  int queued = 0;
+  if (::ioctl(fd, FIONREAD, &queued) != 0) return want;
+  return std::min<size_t>(want, static_cast<size_t>(std::max(capacity - queued, 0)));
+}
+
+// Writes len bytes at off (kFile, kDevice: pwrite) or at the fd's position (kStream: write,
+// never more than the stream has room for, see StreamRoom). A caller's fd may be
+// non-blocking: EAGAIN waits for POLLOUT.
+Status WriteAll(int fd, Sink sink, const char* data, uint64_t len, uint64_t off,
+                const std::atomic<bool>* stop) {
   while (len > 0) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(len, uint64_t{1} << 30));
-    ssize_t n = sink == Sink::kStream ? ::write(fd, data, want)
-                                      : ::pwrite(fd, data, want, static_cast<off_t>(off));
+    size_t want = static_cast<size_t>(std::min<uint64_t>(len, uint64_t{1} << 30));
+    if (sink == Sink::kStream) {
+      BS_ASSIGN_OR_RETURN(want, StreamRoom(fd, want, stop));
+      if (want == 0) continue;
+    }
+    ssize_t n = sink != Sink::kStream ? ::pwrite(fd, data, want, static_cast<off_t>(off))
+                                      : ::send(fd, data, want, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sink == Sink::kStream && n < 0 && errno == ENOTSOCK) n = ::write(fd, data, want);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       pollfd p{fd, POLLOUT, 0};
@@ -45,11 +70,11 @@ Status WriteAll(int fd, Sink sink, const char* data, uint64_t len, uint64_t off)
 }
 
 // Zeros for [from, to) (kDevice, kStream; a kFile has holes there).
-Status WriteZeros(int fd, Sink sink, uint64_t from, uint64_t to) {
+Status WriteZeros(int fd, Sink sink, uint64_t from, uint64_t to, const std::atomic<bool>* stop) {
   static const std::string kZeros(1 << 20, '\0');
   while (from < to) {
     const uint64_t n = std::min<uint64_t>(to - from, kZeros.size());
-    BS_RETURN_IF_ERROR(WriteAll(fd, sink, kZeros.data(), n, from));
+    BS_RETURN_IF_ERROR(WriteAll(fd, sink, kZeros.data(), n, from, stop));
     from += n;
   }
   return Status::Ok();
@@ -83,7 +108,8 @@ Status WithChunk(const Status& st, uint64_t chunk) {
 
 }  // namespace
 
-Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap, int fd) {
+Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap, int fd,
+                    const std::atomic<bool>* stop) {
   Result<Sink> sink = SinkOf(fd, snap.size);
   if (!sink.ok()) return sink.status().WithContext("dumping snapshot " + snap.IdString());
   auto run = [&]() -> Status {
@@ -101,11 +127,11 @@ Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap
           if (off >= snap.size) return Status::Ok();
           BS_RETURN_IF_ERROR(WithChunk(store.Get(v.hash, &buf), c));
           uint64_t len = std::min<uint64_t>(buf.size(), snap.size - off);
-          if (*sink != Sink::kFile) BS_RETURN_IF_ERROR(WriteZeros(fd, *sink, next, off));
+          if (*sink != Sink::kFile) BS_RETURN_IF_ERROR(WriteZeros(fd, *sink, next, off, stop));
           next = off + len;
-          return WriteAll(fd, *sink, buf.data(), len, off);
+          return WriteAll(fd, *sink, buf.data(), len, off, stop);
         }));
-    if (*sink != Sink::kFile) BS_RETURN_IF_ERROR(WriteZeros(fd, *sink, next, snap.size));
+    if (*sink != Sink::kFile) BS_RETURN_IF_ERROR(WriteZeros(fd, *sink, next, snap.size, stop));
     if (*sink != Sink::kStream && ::fsync(fd) != 0) return FromErrno(errno, "syncing the dump");
     return Status::Ok();
   };

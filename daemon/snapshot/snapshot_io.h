@@ -2,6 +2,8 @@
 // and the rescan that rebuilds a volume's dirty set when its durable state is unusable.
 #pragma once
 
+#include <atomic>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,7 +28,11 @@ namespace blocksnap {
 //   write(), from the fd's position, zeros included. A failure midway leaves what was sent.
 // InvalidArgument when fd is not open for writing (O_RDONLY, O_PATH). Every chunk is
 // verified; a bad one fails the dump with kCorruption naming the chunk.
-Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap, int fd);
+// A stream is written only as far as it has room, and while it has none the dump checks
+// `stop` (when given) every 200 ms: once set, it fails with Busy. So a reader that stalls
+// cannot hold the dump, and with it the daemon's shutdown, forever.
+Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap, int fd,
+                    const std::atomic<bool>* stop = nullptr);
 
 struct BadChunk {
   uint64_t chunk = 0;   // index in the volume

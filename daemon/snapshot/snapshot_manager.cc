@@ -67,6 +67,7 @@ void SnapshotManager::Shutdown() {
   {
     std::lock_guard lock(mu_);
     shutting_down_ = true;
+    stop_dumps_.store(true);
     for (auto& [id, vt] : volumes_)
       if (vt->job_owner_) running.emplace_back(vt, vt->job_owner_);
   }
@@ -416,7 +417,7 @@ Status SnapshotManager::Dump(std::string_view id, int fd) {
   BS_ASSIGN_OR_RETURN(SnapshotRecord r, Get(id));
   if (!r.completed())
     return Busy("snapshot " + r.IdString() + " is " + r.state + ", not completed");
-  Status st = DumpSnapshot(map_, *store_, r, fd);
+  Status st = DumpSnapshot(map_, *store_, r, fd, &stop_dumps_);
   // Checked after the whole dump: a delete meanwhile may have collected entries it read
   // (another snapshot's bytes, or zeros), so what it wrote is not this snapshot. A file is
   // emptied, as DumpSnapshot does on failure (a stream cannot take back what it sent).

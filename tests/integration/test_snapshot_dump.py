@@ -206,3 +206,24 @@ def test_long_calls_are_bounded_and_the_rest_refused_with_busy(daemon):
     assert all(h.hexdigest() == sha for h in digests)
     p = ctl(daemon, "snapshot", "verify", snap_id, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+
+
+def test_sigterm_ends_a_dump_into_a_stalled_pipe(daemon):
+    """A dump into a pipe whose reader neither reads nor exits does not hold the daemon's
+    stop: it is cancelled, the daemon exits 0, and the caller gets an error."""
+    import select
+    snap_id, _ = volume_with_snapshot(daemon)
+    dump = subprocess.Popen([str(CTL), "--control", str(daemon.control_path), "snapshot", "dump",
+                             snap_id, "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([dump.stdout], [], [], 60)  # the worker is writing
+        assert ready, "the dump never started"
+        assert daemon.stop() == 0
+        assert "blocksnapd stopped" in daemon.log_text()
+        assert dump.wait(timeout=60) == 1
+        assert dump.stderr.read().decode().startswith("blocksnapctl: ")
+    finally:
+        dump.kill()
+        dump.wait()
+        dump.stdout.close()
+        dump.stderr.close()
