@@ -10,6 +10,7 @@
 #include "bus/bus_names.h"
 #include "bus/bus_ptr.h"
 #include "bus/credentials.h"
+#include "bus/snapshot_async.h"
 #include "bus/volume_codec.h"
 
 namespace blocksnap {
@@ -115,11 +116,17 @@ int DeleteVolume(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noe
     // carry the record of what was removed.
     Result<VolumeRecord> rec = ctx.volumes().Get(name);
     if (!rec.ok()) return SetBusError(ret_error, rec.status());
-    Status st = CheckMayMutate(m, "deleting a volume");
-    if (st.ok()) st = ctx.volumes().Delete(rec->IdString(), force != 0);
-    if (!st.ok()) return SetBusError(ret_error, st);
-    ctx.events->VolumeRemoved(*rec);
-    return sd_bus_reply_method_return(m, "");
+    if (Status st = CheckMayMutate(m, "deleting a volume"); !st.ok())
+      return SetBusError(ret_error, st);
+    // Disconnecting clients and the GC of the volume's entries take a while: on a worker.
+    BusContext* c = &ctx;
+    return AnswerLater(m, c, [c, rec = *rec, force = force != 0]() -> Result<Answer> {
+      BS_RETURN_IF_ERROR(c->volumes().Delete(rec.IdString(), force));
+      return Answer([c, rec](PendingReply& call) {
+        c->events->VolumeRemoved(rec);
+        call.Reply([](sd_bus_message*) { return 0; });
+      });
+    });
   });
 }
 

@@ -5,6 +5,7 @@
 #include "bus/basic_codec.h"
 #include "bus/bus_names.h"
 #include "bus/credentials.h"
+#include "bus/snapshot_async.h"
 #include "snapshot/restore_manager.h"
 
 namespace blocksnap {
@@ -35,12 +36,19 @@ int CreateVolumeFromSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* re
     if (st.ok()) st = CheckMayMutate(m, "restoring a snapshot");
     if (!st.ok()) return SetBusError(ret_error, st);
 
-    Result<VolumeRecord> rec = ctx.services->restore->Create(req);
-    if (!rec.ok()) return SetBusError(ret_error, rec.status());
-    ctx.events->VolumeCreated(*rec);
-    const std::string id = rec->IdString();
-    const std::string path = VolumeObjectPath(id);
-    return sd_bus_reply_method_return(m, "os", path.c_str(), id.c_str());
+    // The restore base copies the snapshot's block map: on a worker, for big snapshots.
+    BusContext* c = &ctx;
+    return AnswerLater(m, c, [c, req = std::move(req)]() -> Result<Answer> {
+      BS_ASSIGN_OR_RETURN(VolumeRecord rec, c->services->restore->Create(req));
+      return Answer([c, rec](PendingReply& call) {
+        c->events->VolumeCreated(rec);
+        const std::string id = rec.IdString();
+        const std::string path = VolumeObjectPath(id);
+        call.Reply([&](sd_bus_message* reply) {
+          return sd_bus_message_append(reply, "os", path.c_str(), id.c_str());
+        });
+      });
+    });
   });
 }
 

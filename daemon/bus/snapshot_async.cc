@@ -259,4 +259,22 @@ void SnapshotAsync::Poll() {
   }
 }
 
+int AnswerLater(sd_bus_message* m, BusContext* ctx, std::function<Result<Answer>()> work) {
+  sd_event* event = sd_bus_get_event(sd_bus_message_get_bus(m));
+  if (event == nullptr) return -ENXIO;
+  Result<std::shared_ptr<SnapshotAsync>> async = SnapshotAsync::For(ctx, event);
+  if (!async.ok()) return -EIO;
+  auto pending = std::make_shared<PendingReply>(m);
+  (*async)->Run(
+      [work = std::move(work), pending]() -> std::function<void()> {
+        auto done = std::make_shared<Result<Answer>>(work());
+        return [done, pending] {
+          if (!done->ok()) return pending->Error(done->status());
+          (**done)(*pending);
+        };
+      },
+      [pending](const Status& st) { pending->Error(st); });
+  return 1;  // answered from the loop
+}
+
 }  // namespace blocksnap

@@ -111,4 +111,14 @@ class SnapshotAsync final : public SnapshotManager::Listener,
   std::set<sd_bus*> connections_;
 };
 
+// What a long control-plane call runs on the loop once its work is done: signals, then the
+// reply to `call`.
+using Answer = std::function<void(PendingReply& call)>;
+
+// Runs `work` on a worker of the control plane's SnapshotAsync, so that the sd-event loop
+// (D-Bus, the watchdog) is not held by it, and answers call m from the loop: with what `work`
+// returns, or with its error. For calls whose work may take long on big volumes (restore's
+// block map copy, the GC of a delete). Returns the handler's result.
+int AnswerLater(sd_bus_message* m, BusContext* ctx, std::function<Result<Answer>()> work);
+
 }  // namespace blocksnap

@@ -185,12 +185,15 @@ int WaitSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noe
 }
 
 int DeleteSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
-  return OnSnapshot(m, userdata, ret_error, [&](Connection&, const Found& f) {
-    Status st = CheckMayMutate(m, "deleting a snapshot");
-    if (st.ok()) st = f.snaps->Delete(f.rec.IdString());
-    if (!st.ok()) return SetBusError(ret_error, st);
-    // SnapshotRemoved: c.async is the manager's listener.
-    return sd_bus_reply_method_return(m, "");
+  return OnSnapshot(m, userdata, ret_error, [&](Connection& c, const Found& f) {
+    if (Status st = CheckMayMutate(m, "deleting a snapshot"); !st.ok())
+      return SetBusError(ret_error, st);
+    // The GC of a big snapshot takes a while: on a worker. SnapshotRemoved comes from the
+    // manager's listener (c.async).
+    return AnswerLater(m, c.ctx, [s = f.snaps, id = f.rec.IdString()]() -> Result<Answer> {
+      BS_RETURN_IF_ERROR(s->Delete(id));
+      return Answer([](PendingReply& call) { call.Reply([](sd_bus_message*) { return 0; }); });
+    });
   });
 }
 
