@@ -36,7 +36,7 @@ _blocksnapctl()
             _filedir
             return
             ;;
-        --size | --chunk-size | --tag | --days | --untag)
+        --size | --chunk-size | --tag | --days | --untag | --schedule)
             return
             ;;
         --from-snapshot)
@@ -54,7 +54,8 @@ _blocksnapctl()
     if [[ -z $cmd ]]; then
         case $group in
             volume) COMPREPLY=($(compgen -W "create list show delete tag untag" -- "$cur")) ;;
-            snapshot) COMPREPLY=($(compgen -W "create list show delete diff" -- "$cur")) ;;
+            snapshot) COMPREPLY=($(compgen -W "create list show delete tag dump verify diff" \
+                -- "$cur")) ;;
             policy) COMPREPLY=($(compgen -W "list show validate plan run reload" -- "$cur")) ;;
         esac
         return
@@ -66,6 +67,8 @@ _blocksnapctl()
         volume/delete) opts="--force" ;;
         volume/tag) opts="--untag" ;;
         snapshot/create) opts="--tag --wait" ;;
+        snapshot/tag) opts="--untag" ;;
+        policy/run) opts="--schedule" ;;
         policy/plan) opts="--days" ;;
     esac
     if [[ $cur == -* ]]; then
@@ -76,8 +79,15 @@ _blocksnapctl()
         volume/show | volume/delete | volume/tag | volume/untag | snapshot/create | snapshot/list)
             COMPREPLY=($(compgen -W "$(_blocksnapctl_names volume name)" -- "$cur"))
             ;;
-        snapshot/show | snapshot/delete | snapshot/diff)
+        snapshot/show | snapshot/delete | snapshot/diff | snapshot/tag | snapshot/verify)
             COMPREPLY=($(compgen -W "$(_blocksnapctl_names snapshot id)" -- "$cur"))
+            ;;
+        snapshot/dump)  # ID, then FILE (or - for stdout)
+            if [[ ${words[cword - 1]} == dump ]]; then
+                COMPREPLY=($(compgen -W "$(_blocksnapctl_names snapshot id)" -- "$cur"))
+            else
+                _filedir
+            fi
             ;;
         policy/show | policy/run)
             COMPREPLY=($(compgen -W "$(_blocksnapctl_names policy name)" -- "$cur"))
