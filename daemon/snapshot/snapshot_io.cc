@@ -42,7 +42,7 @@ Result<size_t> StreamRoom(int fd, size_t want, const std::atomic<bool>* stop) {
 
 // Writes len bytes at off (kFile, kDevice: pwrite) or at the fd's position (kStream: write,
 // never more than the stream has room for, see StreamRoom). A caller's fd may be
-// non-blocking: EAGAIN waits for POLLOUT.
+// non-blocking: EAGAIN goes back to StreamRoom.
 Status WriteAll(int fd, Sink sink, const char* data, uint64_t len, uint64_t off,
                 const std::atomic<bool>* stop) {
   while (len > 0) {
@@ -55,11 +55,8 @@ Status WriteAll(int fd, Sink sink, const char* data, uint64_t len, uint64_t off,
                                       : ::send(fd, data, want, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sink == Sink::kStream && n < 0 && errno == ENOTSOCK) n = ::write(fd, data, want);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd, POLLOUT, 0};
-      if (::poll(&p, 1, -1) < 0 && errno != EINTR) return FromErrno(errno, "waiting to write");
-      continue;
-    }
+    // Only a stream can be non-blocking; StreamRoom waits for it (and checks `stop`).
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && sink == Sink::kStream) continue;
     if (n < 0) return FromErrno(errno, "writing at byte " + std::to_string(off));
     if (n == 0) return IOError("writing at byte " + std::to_string(off) + ": no progress");
     data += n;
@@ -109,7 +106,7 @@ Status WithChunk(const Status& st, uint64_t chunk) {
 }  // namespace
 
 Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap, int fd,
-                    const std::atomic<bool>* stop) {
+                    const std::atomic<bool>* stop, const std::function<Status()>& still_valid) {
   Result<Sink> sink = SinkOf(fd, snap.size);
   if (!sink.ok()) return sink.status().WithContext("dumping snapshot " + snap.IdString());
   auto run = [&]() -> Status {
@@ -136,6 +133,9 @@ Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap
     return Status::Ok();
   };
   Status st = run();
+  // Whatever run() found, including a chunk gone missing, an invalid source explains it.
+  if (still_valid)
+    if (Status v = still_valid(); !v.ok()) st = v;
   // No partial image left looking whole: a file is emptied (a stream cannot take back what
   // it sent; a device keeps what was written).
   if (!st.ok() && *sink == Sink::kFile && ::ftruncate(fd, 0) != 0)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 
 #include <cstdint>
 #include <string>
@@ -30,9 +31,12 @@ namespace blocksnap {
 // verified; a bad one fails the dump with kCorruption naming the chunk.
 // A stream is written only as far as it has room, and while it has none the dump checks
 // `stop` (when given) every 200 ms: once set, it fails with Busy. So a reader that stalls
-// cannot hold the dump, and with it the daemon's shutdown, forever.
+// cannot hold the dump, and with it the daemon's shutdown, forever. `still_valid` (when
+// given) runs once the chunks are written, or have failed to be: its error replaces the
+// outcome and fails the dump like any other.
 Status DumpSnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap, int fd,
-                    const std::atomic<bool>* stop = nullptr);
+                    const std::atomic<bool>* stop = nullptr,
+                    const std::function<Status()>& still_valid = nullptr);
 
 struct BadChunk {
   uint64_t chunk = 0;   // index in the volume

@@ -1,9 +1,6 @@
 #include "snapshot/snapshot_manager.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -66,8 +63,7 @@ void SnapshotManager::Shutdown() {
   std::vector<std::pair<std::shared_ptr<VolumeTracking>, std::shared_ptr<SnapshotJob>>> running;
   {
     std::lock_guard lock(mu_);
-    shutting_down_ = true;
-    stop_dumps_.store(true);
+    stopping_.store(true);
     for (auto& [id, vt] : volumes_)
       if (vt->job_owner_) running.emplace_back(vt, vt->job_owner_);
   }
@@ -246,7 +242,7 @@ Result<SnapshotRecord> SnapshotManager::CreateLocked(uint64_t volume_id, const T
   if (tracking_disabled_)
     return Busy("dirty tracking is switched off (--debug-no-tracking): snapshots are refused");
   std::lock_guard lock(mu_);
-  if (shutting_down_) return Busy("blocksnapd is stopping: no new snapshots");
+  if (stopping_.load()) return Busy("blocksnapd is stopping: no new snapshots");
   for (auto& [k, v] : tags) BS_RETURN_IF_ERROR(ValidateTag(k, v, /*allow_reserved=*/true));
   auto it = volumes_.find(volume_id);
   if (it == volumes_.end())
@@ -417,19 +413,12 @@ Status SnapshotManager::Dump(std::string_view id, int fd) {
   BS_ASSIGN_OR_RETURN(SnapshotRecord r, Get(id));
   if (!r.completed())
     return Busy("snapshot " + r.IdString() + " is " + r.state + ", not completed");
-  Status st = DumpSnapshot(map_, *store_, r, fd, &stop_dumps_);
-  // Checked after the whole dump: a delete meanwhile may have collected entries it read
-  // (another snapshot's bytes, or zeros), so what it wrote is not this snapshot. A file is
-  // emptied, as DumpSnapshot does on failure (a stream cannot take back what it sent).
-  if (Deleted(r.id)) {
-    struct stat sb {};
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (st.ok() && ::fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && flags >= 0 &&
-        (flags & O_APPEND) == 0)
-      (void)::ftruncate(fd, 0);
+  // Checked after every chunk is written: a delete meanwhile may have collected entries the
+  // dump read (another snapshot's bytes, or zeros), so what it wrote is not this snapshot.
+  return DumpSnapshot(map_, *store_, r, fd, &stopping_, [&]() -> Status {
+    if (!Deleted(r.id)) return Status::Ok();
     return NotFound("snapshot " + r.IdString() + " was deleted while it was being dumped");
-  }
-  return st;
+  });
 }
 
 Result<VerifyReport> SnapshotManager::Verify(std::string_view id) {

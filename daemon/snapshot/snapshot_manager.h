@@ -170,8 +170,8 @@ class SnapshotManager {
   BlockMap map_;
   WriteGate* gate_ = nullptr;
   bool tracking_disabled_ = false;
-  bool shutting_down_ = false;           // guarded by mu_
-  std::atomic<bool> stop_dumps_{false};  // set by Shutdown: dumps into stalled streams end
+  // Set by Shutdown: no new snapshots, and dumps into stalled streams end.
+  std::atomic<bool> stopping_{false};
 
   // Serializes control-plane operations (create, delete, tag, attach, GC).
   std::mutex listeners_mu_;  // held while a listener runs (RemoveListener waits on it)
