@@ -75,26 +75,20 @@ int OnSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error, F&& b
 // Appends a reply's values; built on a worker, run on the loop.
 using Append = std::function<int(sd_bus_message* reply)>;
 
-// Answers call m later: work runs on a worker thread and returns the reply's values or the
-// error, which are sent from the loop.
+// Answers call m later (AnswerLater): work runs on a worker thread and returns the reply's
+// values or the error, which are sent from the loop. Open to every local user for some
+// calls, so the workers are capped.
 int ReplyLater(const Connection& c, sd_bus_message* m, std::function<Result<Append>()> work) {
-  auto pending = std::make_shared<PendingReply>(m);
   if (c.async->RunningWorkers() >= SnapshotAsync::kMaxCallWorkers) {
-    pending->Error(Busy("too many snapshot operations in progress (" +
-                        std::to_string(SnapshotAsync::kMaxCallWorkers) +
-                        "); retry when one has finished"));
+    PendingReply(m).Error(Busy("too many snapshot operations in progress (" +
+                               std::to_string(SnapshotAsync::kMaxCallWorkers) +
+                               "); retry when one has finished"));
     return 1;
   }
-  c.async->Run(
-      [work = std::move(work), pending]() -> std::function<void()> {
-        auto done = std::make_shared<Result<Append>>(work());
-        return [done, pending] {
-          if (!done->ok()) return pending->Error(done->status());
-          pending->Reply(**done);
-        };
-      },
-      [pending](const Status& st) { pending->Error(st); });
-  return 1;  // answered from the loop
+  return AnswerLater(m, c.ctx, [work = std::move(work)]() -> Result<Answer> {
+    BS_ASSIGN_OR_RETURN(Append append, work());
+    return Answer([append = std::move(append)](PendingReply& call) { call.Reply(append); });
+  });
 }
 
 int ReplyRecord(sd_bus_message* call, const SnapshotRecord& rec) {
