@@ -129,7 +129,7 @@ Scheduler::PolicyList Scheduler::policies() const {
 
 void Scheduler::OnWorkerThen(std::function<Result<std::vector<policy::Action>>()> work,
                              ActionsDone done) {
-  worker_->Post([this, work = std::move(work), done = std::move(done)]() mutable {
+  OnWorker([work = std::move(work), done = std::move(done)]() mutable -> std::function<void()> {
     Result<std::vector<policy::Action>> result = Internal("internal error");
     try {
       result = work();
@@ -137,13 +137,12 @@ void Scheduler::OnWorkerThen(std::function<Result<std::vector<policy::Action>>()
       spdlog::error("scheduler: {}", e.what());
       result = Internal(std::string("internal error: ") + e.what());
     }
-    work = nullptr;
     // `done` often holds a PendingReply: it runs, and is released, on the loop, whatever
     // happened, so that a D-Bus caller always gets its answer.
-    main_->Post([done = std::move(done), result = std::move(result)]() mutable {
+    return [done = std::move(done), result = std::move(result)]() mutable {
       if (done) done(std::move(result));
       done = nullptr;
-    });
+    };
   });
 }
 
