@@ -288,7 +288,8 @@ int Run(const Environment& env, const ConfigOverrides& overrides,
 
   // Shutdown in reverse order of start: clients first, then the store.
   restore->set_on_state_changed(nullptr);  // [restore] before the bus goes
-  // A policy round waiting for its snapshots' copies ends now, and starts no more.
+  // Normally done by the exit source already (idempotent); again for a loop that failed
+  // before running it: a policy round waiting for its snapshots' copies must end.
   (*snapshots)->Shutdown();
   services.scheduler = nullptr;  // [scheduler]
   // [scheduler] Before the bus: its queued completions hold bus connections (PendingReply)
