@@ -13,7 +13,8 @@ constexpr size_t kOptionHeaderSize = 16;  // IHAVEOPT, option, length
 
 }  // namespace
 
-Handshake::Handshake(ExportCatalog& catalog) : catalog_(catalog) {
+Handshake::Handshake(ExportCatalog& catalog, size_t max_output)
+    : catalog_(catalog), max_output_(max_output) {
   Append64(out_, kNbdMagic);
   Append64(out_, kIHaveOpt);
   Append16(out_, kFlagFixedNewstyle | kFlagNoZeroes);
@@ -21,9 +22,20 @@ Handshake::Handshake(ExportCatalog& catalog) : catalog_(catalog) {
 
 void Handshake::Feed(std::string_view data) {
   in_.append(data);
-  while (state_ == State::kNegotiating && Step()) {
+  stalled_ = false;
+  while (state_ == State::kNegotiating) {
+    if (out_.size() >= max_output_) {
+      // Enough replies for one batch: the rest waits until the transport has sent them.
+      stalled_ = in_pos_ < in_.size();
+      break;
+    }
+    if (!Step()) break;
   }
+  // One compaction per Feed: erasing after every option would be quadratic in the input.
+  in_.erase(0, in_pos_);
+  in_pos_ = 0;
   if (state_ == State::kClosed) in_.clear();
+  if (state_ != State::kNegotiating) stalled_ = false;
 }
 
 void Handshake::Close(std::string reason) {
@@ -32,11 +44,12 @@ void Handshake::Close(std::string reason) {
 }
 
 bool Handshake::Step() {
-  const auto* p = reinterpret_cast<const uint8_t*>(in_.data());
+  const auto* p = reinterpret_cast<const uint8_t*>(in_.data()) + in_pos_;
+  const size_t avail = in_.size() - in_pos_;
   if (!got_client_flags_) {
-    if (in_.size() < kClientFlagsSize) return false;
+    if (avail < kClientFlagsSize) return false;
     uint32_t flags = Get32(p);
-    in_.erase(0, kClientFlagsSize);
+    in_pos_ += kClientFlagsSize;
     // An unknown client flag means a protocol we do not speak: the spec says drop.
     if (flags & ~(kClientFixedNewstyle | kClientNoZeroes)) {
       Close("unknown client flags");
@@ -46,7 +59,7 @@ bool Handshake::Step() {
     got_client_flags_ = true;
     return true;
   }
-  if (in_.size() < kOptionHeaderSize) return false;
+  if (avail < kOptionHeaderSize) return false;
   if (Get64(p) != kIHaveOpt) {
     Close("bad option magic");
     return false;
@@ -58,9 +71,10 @@ bool Handshake::Step() {
     Close("option payload too large");
     return false;
   }
-  if (in_.size() < kOptionHeaderSize + length) return false;
-  std::string data = in_.substr(kOptionHeaderSize, length);
-  in_.erase(0, kOptionHeaderSize + length);
+  if (avail < kOptionHeaderSize + length) return false;
+  // A view into in_: nothing appends to or erases from in_ until the option is handled.
+  std::string_view data(in_.data() + in_pos_ + kOptionHeaderSize, length);
+  in_pos_ += kOptionHeaderSize + length;
   HandleOption(option, data);
   return state_ == State::kNegotiating;
 }

@@ -5,6 +5,13 @@
 // opened export and what was negotiated; kClosed means drop the connection (after sending
 // the remaining output). No I/O, no clock, no logging above debug: the transport owns the
 // socket and the handshake timeout.
+//
+// Output is bounded: one Feed stops handling options once its output reaches max_output
+// (an option's replies are never split, so one LIST may overshoot it), and keeps the rest of
+// the input. stalled() then says that complete options are still waiting: the transport
+// sends what it took, and calls Resume() when its own send queue has drained, before it
+// receives more. A client that pipelines thousands of options and reads nothing thus costs
+// the server one bounded batch of replies, not one per option.
 #pragma once
 
 #include <cstdint>
@@ -33,12 +40,21 @@ class Handshake {
  public:
   enum class State { kNegotiating, kTransmission, kClosed };
 
-  // The catalog must outlive the handshake. The greeting is queued at once.
-  explicit Handshake(ExportCatalog& catalog);
+  // Output one Feed produces before it stops handling options.
+  static constexpr size_t kDefaultMaxOutput = 64 << 10;
 
-  // Consumes received bytes. Bytes that arrive after the handshake ended are kept for the
+  // The catalog must outlive the handshake. The greeting is queued at once.
+  explicit Handshake(ExportCatalog& catalog, size_t max_output = kDefaultMaxOutput);
+
+  // Consumes received bytes: handles every complete option until the output reaches
+  // max_output (see stalled()). Bytes that arrive after the handshake ended are kept for the
   // transmission phase (TakeLeftover).
   void Feed(std::string_view data);
+  // Handles options already received, as Feed with no new bytes.
+  void Resume() { Feed({}); }
+  // True when the last Feed stopped at the output bound with input left over: call Resume()
+  // once the output has been sent, and feed no more bytes until then.
+  bool stalled() const { return stalled_; }
   // Bytes to send, in order; empties the queue.
   std::string TakeOutput() { return std::exchange(out_, {}); }
   bool has_output() const { return !out_.empty(); }
@@ -53,7 +69,8 @@ class Handshake {
   std::string TakeLeftover() { return std::exchange(in_, {}); }
 
  private:
-  bool Step();  // handles one complete message from in_, false when more bytes are needed
+  // Handles one complete message from in_ at in_pos_; false when more bytes are needed.
+  bool Step();
   void HandleOption(uint32_t option, std::string_view data);
   void HandleExportName(std::string_view data);
   void HandleInfoOrGo(uint32_t option, std::string_view data);
@@ -68,9 +85,12 @@ class Handshake {
   void Close(std::string reason);
 
   ExportCatalog& catalog_;
+  const size_t max_output_;
   State state_ = State::kNegotiating;
   bool got_client_flags_ = false;
+  bool stalled_ = false;
   std::string in_;
+  size_t in_pos_ = 0;  // in_[0, in_pos_) is consumed; compacted once per Feed
   std::string out_;
   std::string close_reason_;
   Negotiated neg_;

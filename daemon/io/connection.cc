@@ -14,7 +14,8 @@ namespace blocksnap::io {
 namespace {
 
 constexpr size_t kMaxIov = IOV_MAX;
-// While handshake replies this large are unsent, stop reading more options.
+// While handshake replies this large are unsent, stop reading and handling more options
+// (the handshake itself stops each batch at nbd::Handshake::kDefaultMaxOutput).
 constexpr size_t kMaxPendingHandshakeOutput = 1 << 20;
 
 // Request bytes a slot holds while in flight (for the per-connection budget).
@@ -69,8 +70,11 @@ void Connection::ArmRecv() noexcept {
     len = payload_slot_->req.length - payload_got_;
   } else {
     if (tx_ && Paused()) return;
-    if (!tx_ && raw_out_.size() - raw_sent_ + raw_next_.size() > kMaxPendingHandshakeOutput) {
-      return;
+    if (!tx_) {
+      // Options already received are handled first (OnSend resumes them), and no more are
+      // read while their replies are unsent.
+      if (handshake_->stalled()) return;
+      if (PendingHandshakeOutput() > kMaxPendingHandshakeOutput) return;
     }
     if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
     if (in_end_ == in_.size() || in_begin_ > in_.size() / 2) {
@@ -123,7 +127,12 @@ void Connection::OnRecv(int res) noexcept {
   ArmRecv();
 }
 
+size_t Connection::PendingHandshakeOutput() const {
+  return raw_out_.size() - raw_sent_ + raw_next_.size();
+}
+
 void Connection::ProcessHandshake() noexcept {
+  // With nothing received this resumes the options a stalled handshake still holds.
   handshake_->Feed(
       std::string_view(reinterpret_cast<char*>(in_.data() + in_begin_), in_end_ - in_begin_));
   in_begin_ = in_end_ = 0;
@@ -141,7 +150,10 @@ void Connection::ProcessHandshake() noexcept {
 
 void Connection::EnterTransmission() noexcept {
   std::string leftover = handshake_->TakeLeftover();
-  std::memcpy(in_.data(), leftover.data(), leftover.size());  // fits: it came from in_
+  // Fits: the handshake keeps only a partial option between receives and reads no more while
+  // stalled, so what follows GO came from the last receive into in_.
+  if (leftover.size() > in_.size()) return Close("handshake left too many bytes");
+  std::memcpy(in_.data(), leftover.data(), leftover.size());
   in_begin_ = 0;
   in_end_ = leftover.size();
   export_name_ = handshake_->negotiated().export_name;
@@ -281,6 +293,9 @@ void Connection::OnSend(int res) noexcept {
     ProcessRequests();
     ArmRecv();
   } else if (!closing_) {
+    if (handshake_->stalled() && PendingHandshakeOutput() <= kMaxPendingHandshakeOutput) {
+      ProcessHandshake();  // the next batch of options received earlier
+    }
     ArmRecv();
   }
 }

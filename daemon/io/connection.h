@@ -80,7 +80,10 @@ class Connection final : public nbd::ReplySink, private Deferred {
 
   void ArmRecv() noexcept;
   void OnRecv(int res) noexcept;
+  // Feeds what was received to the handshake (nothing: resumes a stalled one).
   void ProcessHandshake() noexcept;
+  // Handshake bytes not yet sent.
+  size_t PendingHandshakeOutput() const;
   void EnterTransmission() noexcept;
   void ProcessRequests() noexcept;
   void Dispatch(nbd::Slot& slot) noexcept;

@@ -313,5 +313,101 @@ TEST_F(HandshakeTest, MalformedMetaContext) {
             std::string(Wire().rep(kOptListMetaContext, kRepErrUnknown, "unknown export: zz")));
 }
 
+// Counts List() calls, so that a test sees the work a Feed does, not only its output.
+class CountingCatalog final : public ExportCatalog {
+ public:
+  explicit CountingCatalog(ExportCatalog& inner) : inner_(inner) {}
+  std::vector<ExportListing> List() override {
+    ++lists;
+    return inner_.List();
+  }
+  std::unique_ptr<Export> Open(std::string_view name) override { return inner_.Open(name); }
+  size_t lists = 0;
+
+ private:
+  ExportCatalog& inner_;
+};
+
+// The replies to one NBD_OPT_LIST of the fixture's catalog.
+std::string ListAnswer() {
+  return Wire()
+      .rep(kOptList, kRepServer, Wire().u32(4).str("disk").str("first disk"))
+      .rep(kOptList, kRepServer, Wire().u32(2).str("ro"))
+      .rep(kOptList, kRepAck);
+}
+
+// A client that pipelines thousands of options and reads nothing must not make one Feed
+// produce (and the server buffer) the replies to all of them: each Feed stops at the bound,
+// keeps the rest, and every option is still answered, in order, as the output is taken.
+TEST_F(HandshakeTest, PipelinedOptionsAnsweredInBoundedBatches) {
+  CountingCatalog counting(catalog_);
+  constexpr size_t kMaxOutput = 1000;
+  Handshake hs(counting, kMaxOutput);
+  hs.TakeOutput();
+  constexpr size_t kOptions = 5000;
+  Wire in;
+  in.u32(kClientFixedNewstyle | kClientNoZeroes);
+  for (size_t i = 0; i < kOptions; ++i) in.opt(kOptList);
+  in.opt(kOptGo, GoData("disk", {})).str("REQ");
+
+  const std::string answer = ListAnswer();
+  ASSERT_LT(answer.size(), kMaxOutput);
+  hs.Feed(in.bytes());
+  std::string out = hs.TakeOutput();
+  // The batch ends with the option that reached the bound: at most one answer past it.
+  EXPECT_GE(out.size(), kMaxOutput);
+  EXPECT_LT(out.size(), kMaxOutput + answer.size());
+  EXPECT_EQ(counting.lists, (kMaxOutput + answer.size() - 1) / answer.size());
+  EXPECT_TRUE(hs.stalled());
+  EXPECT_EQ(hs.state(), Handshake::State::kNegotiating);
+
+  size_t feeds = 1;
+  while (hs.stalled()) {
+    hs.Resume();
+    std::string batch = hs.TakeOutput();
+    ASSERT_LT(batch.size(), kMaxOutput + answer.size());
+    out += batch;
+    ++feeds;
+  }
+  EXPECT_GT(feeds, kOptions * answer.size() / (kMaxOutput + answer.size()));
+  EXPECT_EQ(counting.lists, kOptions);
+  std::string expected;
+  for (size_t i = 0; i < kOptions; ++i) expected += answer;
+  ASSERT_GT(out.size(), expected.size());
+  EXPECT_EQ(out.substr(0, expected.size()), expected);
+  EXPECT_EQ(out.substr(expected.size()),
+            std::string(Wire()
+                            .rep(kOptGo, kRepInfo, Wire().u16(kInfoExport).u64(kSize).u16(kFlags))
+                            .rep(kOptGo, kRepInfo, BlockSizeInfo())
+                            .rep(kOptGo, kRepAck)));
+  EXPECT_EQ(hs.state(), Handshake::State::kTransmission);
+  EXPECT_FALSE(hs.stalled());
+  EXPECT_EQ(hs.TakeLeftover(), "REQ");
+}
+
+// Bytes that arrive while the handshake is stalled queue behind the options it holds.
+TEST_F(HandshakeTest, BytesFedWhileStalledAreHandledAfterTheHeldOptions) {
+  Handshake hs(catalog_, 1);
+  hs.TakeOutput();
+  hs.Feed(Wire().u32(kClientFixedNewstyle | kClientNoZeroes).opt(kOptList).opt(kOptAbort).bytes());
+  EXPECT_EQ(hs.TakeOutput(), ListAnswer());
+  EXPECT_TRUE(hs.stalled());
+  hs.Feed(Wire().opt(kOptList).bytes());
+  EXPECT_EQ(hs.TakeOutput(), std::string(Wire().rep(kOptAbort, kRepAck)));
+  EXPECT_EQ(hs.state(), Handshake::State::kClosed);
+  EXPECT_FALSE(hs.stalled());
+}
+
+// The default bound holds for the attack the bound is for: 16 384 LIST headers (256 KiB,
+// one receive) in one Feed.
+TEST_F(HandshakeTest, DefaultBoundLimitsOneFeedOfManyLists) {
+  Start();
+  Wire in;
+  for (int i = 0; i < 16384; ++i) in.opt(kOptList);
+  std::string out = Send(in);
+  EXPECT_LT(out.size(), Handshake::kDefaultMaxOutput + ListAnswer().size());
+  EXPECT_TRUE(hs_.stalled());
+}
+
 }  // namespace
 }  // namespace blocksnap::nbd
