@@ -82,7 +82,7 @@ VolumeExport::FileOp* VolumeExport::Acquire(nbd::Completion& done, Stage stage, 
   op->offset = offset;
   op->length = length;
   op->pos = 0;
-  op->fua = op->fast = false;
+  op->fua = op->fast = op->advisory = false;
   op->hooked = false;
   return op;
 }
@@ -125,8 +125,12 @@ void VolumeExport::Flush(nbd::Completion& done) noexcept {
 void VolumeExport::Trim(uint64_t offset, uint64_t length, bool fua,
                         nbd::Completion& done) noexcept {
   if (volume_->deleted()) return done.Complete(-ESHUTDOWN);
+  // TRIM is advisory: where holes cannot be punched it does nothing. It then changes no byte,
+  // so it needs no dirty mark either and skips the hook.
+  if (punch_unsupported_) return done.Complete(0);
   FileOp* op = Acquire(done, Stage::kPunch, offset, length);
   op->fua = fua;
+  op->advisory = true;
   BeginMutation(*op);
 }
 
@@ -257,7 +261,14 @@ void VolumeExport::Step(FileOp& op, int res) noexcept {
     case Stage::kPunch:
     case Stage::kZeroRange:
       if (NotSupported(res)) {
-        // The file system cannot do it in one step: FAST_ZERO says fail, else write zeroes.
+        if (op.stage == Stage::kPunch) punch_unsupported_ = true;
+        // A TRIM that cannot punch leaves the bytes as they are: writing zeroes instead would
+        // turn an advisory hint into a full write of the range (and dirty every chunk of it).
+        // The hook, already passed, marked the range dirty: a superset, which only costs the
+        // next snapshot a copy of those chunks.
+        if (op.advisory) return Finish(op, 0);
+        // WRITE_ZEROES the file system cannot do in one step: FAST_ZERO says fail, else
+        // write zeroes.
         if (op.fast) return Finish(op, -ENOTSUP);
         op.stage = Stage::kWriteZeroes;
         return Issue(op);

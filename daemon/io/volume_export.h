@@ -57,7 +57,8 @@ class VolumeExport final : public nbd::Export {
     uint8_t* buf = nullptr;  // kRead/kWrite
     uint64_t offset = 0, length = 0, pos = 0;
     bool fua = false, fast = false;
-    bool hooked = false;  // BeforeWrite was called: AfterWrite is owed at Finish
+    bool advisory = false;  // TRIM: may do nothing where the file system cannot punch holes
+    bool hooked = false;    // BeforeWrite was called: AfterWrite is owed at Finish
     void OnCqe(int res) noexcept override;
     void Proceed(int res) noexcept override;
   };
@@ -78,6 +79,9 @@ class VolumeExport final : public nbd::Export {
   nbd::ExportInfo info_;
   std::vector<std::unique_ptr<FileOp>> ops_;
   std::vector<FileOp*> free_;
+  // The file system answered a hole punch with EOPNOTSUPP: later TRIMs (advisory) succeed at
+  // once, without the write hook, since they change nothing.
+  bool punch_unsupported_ = false;
 };
 
 }  // namespace blocksnap::io
