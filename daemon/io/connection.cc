@@ -8,7 +8,7 @@
 #include <cassert>
 #include <cstring>
 
-#include "io/volume_export.h"
+#include "io/volume_bound.h"
 
 namespace blocksnap::io {
 namespace {
@@ -158,7 +158,8 @@ void Connection::EnterTransmission() noexcept {
   in_end_ = leftover.size();
   export_name_ = handshake_->negotiated().export_name;
   auto exp = handshake_->TakeExport();
-  if (auto* ve = dynamic_cast<VolumeExport*>(exp.get())) volume_id_ = ve->volume().id();
+  // A volume's export or one of its snapshots': the connection counts as the volume's client.
+  if (auto* vb = dynamic_cast<const VolumeBoundExport*>(exp.get())) volume_id_ = vb->volume_id();
   tx_ = std::make_unique<nbd::Transmission>(std::move(exp), handshake_->negotiated(), *this);
   handshake_.reset();
   host_.Attached(*this);

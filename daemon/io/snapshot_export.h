@@ -27,6 +27,7 @@
 #include "io/chunk_cache.h"
 #include "io/event_loop.h"
 #include "io/store_pool.h"
+#include "io/volume_bound.h"
 #include "nbd/export.h"
 #include "snapshot/snapshot_manager.h"
 
@@ -56,7 +57,7 @@ class SnapshotExports {
   StorePool pool_;  // declared last: joined (draining its tasks) before the cache goes
 };
 
-class SnapshotExport final : public nbd::Export {
+class SnapshotExport final : public nbd::Export, public VolumeBoundExport {
  public:
   // `older`: the ids of the completed snapshots of the same volume older than snap.
   SnapshotExport(SnapshotExports& source, SnapshotRecord snap, std::vector<std::string> older,
@@ -64,6 +65,8 @@ class SnapshotExport final : public nbd::Export {
   ~SnapshotExport() override;
 
   const SnapshotRecord& snapshot() const { return snap_; }
+  // Its clients count as clients of the volume (a forced volume delete disconnects them).
+  uint64_t volume_id() const override { return snap_.volume_id; }
 
   const nbd::ExportInfo& info() const override { return info_; }
   std::vector<std::string> MetaContexts() const override { return contexts_; }

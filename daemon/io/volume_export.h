@@ -14,13 +14,14 @@
 #include <vector>
 
 #include "io/event_loop.h"
+#include "io/volume_bound.h"
 #include "io/write_hook.h"
 #include "nbd/export.h"
 #include "volume/volume.h"
 
 namespace blocksnap::io {
 
-class VolumeExport final : public nbd::Export {
+class VolumeExport final : public nbd::Export, public VolumeBoundExport {
  public:
   // Writes (without FUA) of at most inline_write_max bytes are done with pwrite on the loop
   // thread rather than through io_uring (see Issue); 0 sends every write through the ring.
@@ -32,6 +33,7 @@ class VolumeExport final : public nbd::Export {
   ~VolumeExport() override;
 
   const Volume& volume() const { return *volume_; }
+  uint64_t volume_id() const override { return volume_->id(); }
   size_t in_flight() const { return ops_.size() - free_.size(); }
 
   const nbd::ExportInfo& info() const override { return info_; }

@@ -1,0 +1,58 @@
+"""Clients of a snapshot export ("<volume>@<snapshot>") are clients of the volume: the volume's
+client list counts them, a plain delete is refused while they are connected, and
+`volume delete --force` disconnects them as it does the volume's own clients."""
+import re
+import time
+
+import nbd
+import pytest
+
+from snapexp_helpers import create_snapshot, pattern, snap_daemon, write
+
+MiB = 1 << 20
+
+
+def wait_until(condition, what, timeout=30):
+    """Bounded retry on a condition (as in test_ctl_volumes.py: the server registers a client
+    just after the handshake that the client saw complete)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_snapshot_export_client_counts_and_is_disconnected_by_forced_delete(daemon_factory,
+                                                                              tmp_path):
+    d = snap_daemon(daemon_factory, tmp_path)
+    vol_id = d.ctl("volume", "create", "vol", "--size", str(4 * MiB)).stdout.strip()
+    data = pattern("s", 64 * 1024)
+    write(d, "vol", [(0, data)])
+    snap = create_snapshot(d, "vol")
+    export = f"vol@{snap}"
+
+    h = nbd.NBD()
+    try:
+        h.connect_uri(d.uri(export))
+        assert h.pread(len(data), 0) == data
+        clients = wait_until(lambda: d.ctl_json("volume", "show", "vol")["clients"],
+                             "the snapshot export's client to be listed")
+        assert len(clients) == 1 and clients[0]["export"] == export, clients
+        text = d.ctl("volume", "show", "vol").stdout
+        assert re.search(r"^Clients:\s+1$", text, re.M), text
+
+        p = d.ctl("volume", "delete", "vol", check=False)
+        assert p.returncode == 1
+        assert "has 1 connected client(s)" in p.stderr, p.stderr
+
+        d.ctl("volume", "delete", "vol", "--force")
+        assert d.ctl_json("volume", "list") == []
+        assert not (d.data_dir / "volumes" / f"{vol_id}.img").exists()
+        # The server closed the connection: the next request fails instead of being served.
+        with pytest.raises(nbd.Error):
+            h.pread(4096, 0)
+        assert "disconnected by the server" in d.log_text()
+    finally:
+        del h  # closes the handle (the binding has no explicit close)
