@@ -314,6 +314,11 @@ void Connection::CloseWhenDrained(const std::string& why) noexcept {
   ArmSend();  // closes at once when nothing is left to send
 }
 
+void Connection::Drain(const std::string& why) noexcept {
+  if (!attached()) return Close(why);
+  CloseWhenDrained(why);
+}
+
 void Connection::Close(const std::string& why) noexcept {
   if (closing_) return;
   closing_ = true;

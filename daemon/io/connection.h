@@ -61,6 +61,11 @@ class Connection final : public nbd::ReplySink, private Deferred {
   // Starts tearing down: shuts the socket, cancels the receive, drops unsent replies. The
   // connection reports Finished once every operation in flight has completed.
   void Close(const std::string& why) noexcept;
+  // For a server stop: an attached connection reads no more requests, completes and sends
+  // the replies of those in flight (the spec: a server SHOULD finish them before it
+  // disconnects), then closes; one still in its handshake closes at once. Close() still
+  // cuts it short (the server's deadline for clients that do not read their replies).
+  void Drain(const std::string& why) noexcept;
   void OnTick(Clock::time_point now) noexcept;
 
   const std::string& peer() const { return peer_; }

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -15,6 +16,10 @@
 
 namespace blocksnap {
 namespace io {
+
+// How long a stopping loop waits for its connections to send the replies of the requests they
+// have in flight (checked on the loop's tick, about once a second).
+constexpr std::chrono::seconds kStopDrainTimeout{5};
 
 // The connections of one loop; lives on (and is only touched from) that loop's thread.
 class LoopState final : public ConnectionHost {
@@ -67,10 +72,17 @@ class LoopState final : public ConnectionHost {
   void Tick() noexcept {
     auto now = Connection::Clock::now();
     for (auto& [raw, c] : conns_) c->OnTick(now);
+    if (stop_deadline_ && now >= *stop_deadline_) {
+      stop_deadline_.reset();
+      for (auto& [raw, c] : conns_) c->Close("server stopping: replies not drained in time");
+    }
   }
 
+  // The server stops: every connection finishes the requests it has in flight and sends
+  // their replies, then closes; whatever is left at the deadline is closed hard.
   void CloseAll(const std::string& why) noexcept {
-    for (auto& [raw, c] : conns_) c->Close(why);
+    stop_deadline_ = Connection::Clock::now() + kStopDrainTimeout;
+    for (auto& [raw, c] : conns_) c->Drain(why);
   }
 
   void CloseVolume(uint64_t volume_id) noexcept {
@@ -87,6 +99,7 @@ class LoopState final : public ConnectionHost {
   VolumeCatalog catalog_;
   std::chrono::seconds handshake_timeout_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> conns_;
+  std::optional<Connection::Clock::time_point> stop_deadline_;  // set by CloseAll
 };
 
 // One listening socket, accepted on loop 0.

@@ -348,6 +348,64 @@ TEST_F(ServerTest, WriteHookSeesEveryMutationAndMayDefer) {
   EXPECT_EQ(nbd_get_errno(), EIO);
 }
 
+// A write hook that holds every write until Release().
+class GateHook final : public io::VolumeWriteHook {
+ public:
+  int BeforeWrite(uint64_t, uint64_t, io::HookWaiter& waiter) noexcept override {
+    std::lock_guard lock(mu_);
+    held_.push_back(&waiter);
+    cv_.notify_all();
+    return io::kHookDeferred;
+  }
+  void WaitHeld(size_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return held_.size() >= n; });
+  }
+  void Release() {
+    std::vector<io::HookWaiter*> held;
+    {
+      std::lock_guard lock(mu_);
+      held.swap(held_);
+    }
+    for (auto* w : held) w->Proceed(0);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<io::HookWaiter*> held_;
+};
+
+// The spec: a server that stops SHOULD complete the requests in flight before it
+// disconnects. A write still waiting in the hook when the stop reaches its loop is completed
+// and its reply sent; only then does the connection close.
+TEST_F(ServerTest, StopSendsTheRepliesOfRequestsInFlight) {
+  auto hook = std::make_shared<GateHook>();
+  options_.write_hook = [hook](const Volume&) { return hook; };
+  options_.threads = 1;  // the client and the handshake connection below share the loop
+  Start();
+  nbd_handle* h = Connect();
+  std::vector<char> data(4096, 's');
+  int64_t cookie = nbd_aio_pwrite(h, data.data(), data.size(), 0, nbd_completion_callback{}, 0);
+  ASSERT_GT(cookie, 0) << nbd_get_error();
+  hook->WaitHeld(1);
+  int in_handshake = RawConnect();
+  std::thread stopper([&] { server_->Stop(); });
+  // A connection still in its handshake is closed at once: once it sees EOF, the stop has
+  // reached the loop, with the write still held.
+  EXPECT_EQ(RecvUntilEof(in_handshake), "eof");
+  hook->Release();
+  int done = 0;
+  while ((done = nbd_aio_command_completed(h, cookie)) == 0) {
+    if (nbd_poll(h, -1) == -1) break;
+  }
+  EXPECT_EQ(done, 1) << nbd_get_error();
+  stopper.join();
+  // The reply was the last thing: the server closed the connection after it.
+  std::vector<char> back(4096);
+  EXPECT_EQ(nbd_pread(h, back.data(), back.size(), 0, 0), -1);
+}
+
 // 64 writes in flight, then 64 reads, on both write paths: writes of at most
 // inline_write_max bytes without FUA are written inline on the loop, the others (bigger or
 // FUA) go through io_uring. The reads cover never-written holes too.
