@@ -17,8 +17,8 @@
 namespace blocksnap {
 namespace io {
 
-// How long a stopping loop waits for its connections to send the replies of the requests they
-// have in flight (checked on the loop's tick, about once a second).
+// How long stopping waits for the connections to send the replies of the requests they have
+// in flight (checked on each loop's tick, about once a second).
 constexpr std::chrono::seconds kStopDrainTimeout{5};
 
 // The connections of one loop; lives on (and is only touched from) that loop's thread.
@@ -81,7 +81,7 @@ class LoopState final : public ConnectionHost {
   // The server stops: every connection finishes the requests it has in flight and sends
   // their replies, then closes; whatever is left at the deadline is closed hard.
   void CloseAll(const std::string& why) noexcept {
-    stop_deadline_ = Connection::Clock::now() + kStopDrainTimeout;
+    stop_deadline_ = server_.drain_deadline();
     for (auto& [raw, c] : conns_) c->Drain(why);
   }
 
@@ -242,6 +242,7 @@ Result<std::unique_ptr<NbdServer>> NbdServer::Start(const NbdServerOptions& opti
 
 void NbdServer::Stop() {
   if (stopped_.exchange(true)) return;
+  drain_deadline_ = std::chrono::steady_clock::now() + io::kStopDrainTimeout;
   // Loop 0 first: once it stopped accepting, no handoff can reach a stopped loop.
   for (auto& loop : loops_) loop->StopAndJoin();
   acceptors_.clear();

@@ -72,6 +72,9 @@ class NbdServer : public AttachedClients {
   void Register(const io::Connection* c, uint64_t volume_id, ClientInfo info);
   void Unregister(const io::Connection* c);
   void HandOff(int fd, std::string peer, bool tcp);
+  // When the loops stop draining and close what is left (set by Stop before any loop stops:
+  // one deadline for all loops, although they are stopped one after another).
+  std::chrono::steady_clock::time_point drain_deadline() const { return drain_deadline_; }
 
   explicit NbdServer(const NbdServerOptions& options);  // use Start()
 
@@ -90,6 +93,7 @@ class NbdServer : public AttachedClients {
   std::chrono::steady_clock::time_point last_refusal_log_{};
   size_t refused_ = 0;
   std::atomic<bool> stopped_{false};
+  std::chrono::steady_clock::time_point drain_deadline_{};
   bool unix_bound_ = false;
 
   struct Entry {

@@ -52,6 +52,12 @@ std::string RunHandshake(std::string_view in, size_t piece, Handshake& hs) {
        pos += piece) {
     hs.Feed(in.substr(pos, piece));
     out += hs.TakeOutput();
+    // As the connection does: options held back at the output bound are handled once the
+    // output is taken, before more input.
+    while (hs.stalled()) {
+      hs.Resume();
+      out += hs.TakeOutput();
+    }
   }
   return out;
 }
