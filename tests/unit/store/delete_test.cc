@@ -2,6 +2,7 @@
 // live volume still reads stays, the rest is freed.
 #include <algorithm>
 
+#include "scheduler/snapshot_executor.h"
 #include "test_util.h"
 
 namespace blocksnap::test {
@@ -210,6 +211,20 @@ TEST_F(DeleteTest, ALockedSnapshotIsNotDeletedUntilUnlocked) {
 TEST_F(DeleteTest, LockingAMissingSnapshotIsNotFound) {
   EXPECT_EQ(mgr_->SetLocked("snap-00000000000000ff", true).status().code(), Code::kNotFound);
   EXPECT_EQ(mgr_->SetLocked("nonsense", true).status().code(), Code::kInvalidArgument);
+}
+
+// Policy retention sees the records' locks (and so neither deletes nor counts them).
+TEST_F(DeleteTest, RetentionSeesTheLock) {
+  ASSERT_TRUE(mgr_->SetLocked(snaps_[0].IdString(), true).ok());
+  ASSERT_TRUE(mgr_->SetLocked(snaps_[3].IdString(), true).ok());
+  auto list = mgr_->List();
+  ASSERT_TRUE(list.ok());
+  auto infos = scheduler::SnapshotInfos(*list, /*test_clock=*/false);
+  ASSERT_EQ(infos.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(infos[i].id, snaps_[i].IdString());
+    EXPECT_EQ(infos[i].locked, i == 0 || i == 3) << infos[i].id;
+  }
 }
 
 // Every one of the 120 orders of deleting the 5 snapshots, each on a copy of the same
