@@ -20,6 +20,7 @@ inline constexpr const char* kErrorNotFound = "org.blocksnap1.Error.NotFound";
 inline constexpr const char* kErrorInvalidArgument = "org.blocksnap1.Error.InvalidArgument";
 inline constexpr const char* kErrorAlreadyExists = "org.blocksnap1.Error.AlreadyExists";
 inline constexpr const char* kErrorBusy = "org.blocksnap1.Error.Busy";
+inline constexpr const char* kErrorLocked = "org.blocksnap1.Error.Locked";
 inline constexpr const char* kErrorPermissionDenied = "org.blocksnap1.Error.PermissionDenied";
 inline constexpr const char* kErrorNoSpace = "org.blocksnap1.Error.NoSpace";
 inline constexpr const char* kErrorCorruption = "org.blocksnap1.Error.Corruption";

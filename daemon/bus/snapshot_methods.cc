@@ -1,6 +1,7 @@
 // Snapshot method handlers. Each is noexcept (GuardHandler) and answers a failure with the
 // named error of its Status. Mutating calls (Create, Delete, Tag, Dump) check the caller's
-// authority like the volume calls, after the request has been validated.
+// authority like the volume calls, after the request has been validated; so do Lock and
+// Unlock.
 #include "bus/snapshot_methods.h"
 
 #include <fcntl.h>
@@ -217,6 +218,26 @@ int TagSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noex
   });
 }
 
+// LockSnapshot / UnlockSnapshot: s id -> a{sv} snapshot.
+int SetLocked(sd_bus_message* m, void* userdata, sd_bus_error* ret_error, bool locked) noexcept {
+  return OnSnapshot(m, userdata, ret_error, [&](Connection&, const Found& f) {
+    if (Status st = CheckMayMutate(m, locked ? "locking a snapshot" : "unlocking a snapshot");
+        !st.ok())
+      return SetBusError(ret_error, st);
+    Result<SnapshotRecord> rec = f.snaps->SetLocked(f.rec.IdString(), locked);
+    if (!rec.ok()) return SetBusError(ret_error, rec.status());
+    return ReplyRecord(m, *rec);
+  });
+}
+
+int LockSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return SetLocked(m, userdata, ret_error, true);
+}
+
+int UnlockSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
+  return SetLocked(m, userdata, ret_error, false);
+}
+
 int DumpSnapshot(sd_bus_message* m, void* userdata, sd_bus_error* ret_error) noexcept {
   return GuardHandler(ret_error, [&]() -> int {
     Connection& c = Conn(userdata);
@@ -336,6 +357,10 @@ const sd_bus_vtable kSnapshotVtable[] = {
     SD_BUS_METHOD_WITH_NAMES("TagSnapshot", "sa{ss}as",
                              SD_BUS_PARAM(id) SD_BUS_PARAM(set) SD_BUS_PARAM(unset), "a{sv}",
                              SD_BUS_PARAM(snapshot), TagSnapshot, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("LockSnapshot", "s", SD_BUS_PARAM(id), "a{sv}", SD_BUS_PARAM(snapshot),
+                             LockSnapshot, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("UnlockSnapshot", "s", SD_BUS_PARAM(id), "a{sv}",
+                             SD_BUS_PARAM(snapshot), UnlockSnapshot, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("DumpSnapshot", "sh", SD_BUS_PARAM(id) SD_BUS_PARAM(fd), "", "",
                              DumpSnapshot, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("VerifySnapshot", "s", SD_BUS_PARAM(id), "ba(ts)",

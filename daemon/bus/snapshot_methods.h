@@ -1,7 +1,8 @@
 // The snapshot methods of org.blocksnap1.Manager (docs/DBUS.md, "Snapshots"): CreateSnapshot,
-// ListSnapshots, GetSnapshot, WaitSnapshot, DeleteSnapshot, TagSnapshot, DumpSnapshot,
-// VerifySnapshot, DiffSnapshots, GetStatus, and the signals SnapshotCreated,
-// SnapshotCompleted, SnapshotRemoved. Long calls reply asynchronously (snapshot_async.h).
+// ListSnapshots, GetSnapshot, WaitSnapshot, DeleteSnapshot, TagSnapshot, LockSnapshot,
+// UnlockSnapshot, DumpSnapshot, VerifySnapshot, DiffSnapshots, GetStatus, and the signals
+// SnapshotCreated, SnapshotCompleted, SnapshotRemoved. Long calls reply asynchronously
+// (snapshot_async.h).
 #pragma once
 
 #include <systemd/sd-bus.h>

@@ -69,12 +69,14 @@ int GetProperty(sd_bus*, const char* path, const char*, const char* property, sd
     if (p == "AddedBytes") return sd_bus_message_append(reply, "t", rec->added_bytes);
     if (p == "Progress") return sd_bus_message_append(reply, "d", rec->Progress());
     if (p == "PauseUsec") return sd_bus_message_append(reply, "t", rec->pause_us);
+    if (p == "Locked") return sd_bus_message_append(reply, "b", rec->locked ? 1 : 0);
     return SetBusError(ret_error, Internal(std::string("no getter for property ") + property));
   });
 }
 
 // Nothing is signalled (EmitsChangedSignal=false): State and Progress change as the copy
-// runs; SnapshotCompleted on the Manager says when it has ended.
+// runs; SnapshotCompleted on the Manager says when it has ended. Tags and Locked change only
+// by a client's call, whose reply carries the new dictionary.
 const sd_bus_vtable kSnapshotObjectVtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_PROPERTY("Id", "s", GetProperty, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -88,6 +90,7 @@ const sd_bus_vtable kSnapshotObjectVtable[] = {
     SD_BUS_PROPERTY("AddedBytes", "t", GetProperty, 0, 0),
     SD_BUS_PROPERTY("PauseUsec", "t", GetProperty, 0, 0),
     SD_BUS_PROPERTY("Tags", "a{ss}", GetProperty, 0, 0),
+    SD_BUS_PROPERTY("Locked", "b", GetProperty, 0, 0),
     SD_BUS_VTABLE_END,
 };
 

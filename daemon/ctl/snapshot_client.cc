@@ -91,6 +91,11 @@ Result<SnapJson> TagSnapshot(BusClient& c, const std::string& id, const Tags& se
   });
 }
 
+Result<SnapJson> SetSnapshotLocked(BusClient& c, const std::string& id, bool locked) {
+  return CallDict(c, locked ? "LockSnapshot" : "UnlockSnapshot",
+                  [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", id.c_str()); });
+}
+
 Status DumpSnapshot(BusClient& c, const std::string& id, int fd) {
   MessagePtr reply;
   bool no_fds = false;

@@ -37,6 +37,8 @@ Result<SnapJson> WaitSnapshot(BusClient& c, const std::string& id);
 Status DeleteSnapshot(BusClient& c, const std::string& id);
 Result<SnapJson> TagSnapshot(BusClient& c, const std::string& id, const Tags& set,
                              const std::vector<std::string>& unset);
+// LockSnapshot / UnlockSnapshot; the updated snapshot.
+Result<SnapJson> SetSnapshotLocked(BusClient& c, const std::string& id, bool locked);
 // The daemon writes the image to fd (a file, device, pipe or socket we opened for writing;
 // it gets a copy). No client-side timeout.
 Status DumpSnapshot(BusClient& c, const std::string& id, int fd);

@@ -20,7 +20,8 @@ std::vector<policy::SnapshotInfo> SnapshotInfos(const std::vector<SnapshotRecord
     s.volume_id = FormatVolumeId(r.volume_id);
     s.created = std::chrono::floor<std::chrono::seconds>(r.created);
     s.tags = r.tags;
-    s.sequence = r.id;  // Db::NextId("snap") counts up
+    s.sequence = r.id;    // Db::NextId("snap") counts up
+    s.locked = r.locked;  // retention never deletes it nor counts it
     if (auto it = r.tags.find(std::string(kTestCreatedTag)); test_clock && it != r.tags.end()) {
       policy::TimePoint t;
       if (policy::ParseTimestamp(it->second, &t)) s.created = t;

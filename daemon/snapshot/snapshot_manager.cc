@@ -381,6 +381,9 @@ Result<SnapshotRecord> SnapshotManager::DeleteLocked(std::string_view id) {
   BS_ASSIGN_OR_RETURN(SnapshotRecord r, Load(id));
   if (r.pending())
     return Busy("snapshot " + r.IdString() + " is pending; delete it once it has completed");
+  if (r.locked)
+    return Locked("snapshot " + r.IdString() + " of volume " + r.volume_name +
+                  " is locked; unlock it before deleting it");
   // First the version dies (durably), then its entries that nothing else reads go. A crash
   // in between leaves only garbage that the next Open collects.
   BS_RETURN_IF_ERROR(db_.Delete(Cf::kMeta, r.Key()));
@@ -405,6 +408,18 @@ Result<SnapshotRecord> SnapshotManager::Tag(std::string_view id, const Tags& set
     return Busy("snapshot " + r.IdString() + " is pending; tag it once it has completed");
   for (auto& k : unset) r.tags.erase(k);
   for (auto& [k, v] : set) r.tags[k] = v;
+  BS_RETURN_IF_ERROR(db_.Put(Cf::kMeta, r.Key(), EncodeSnapshotRecord(r)));
+  return r;
+}
+
+Result<SnapshotRecord> SnapshotManager::SetLocked(std::string_view id, bool locked) {
+  std::lock_guard lock(mu_);  // against DeleteLocked's check
+  BS_ASSIGN_OR_RETURN(SnapshotRecord r, Load(id));
+  if (r.pending())
+    return Busy("snapshot " + r.IdString() + " is pending; " + (locked ? "lock" : "unlock") +
+                " it once it has completed");
+  if (r.locked == locked) return r;
+  r.locked = locked;
   BS_RETURN_IF_ERROR(db_.Put(Cf::kMeta, r.Key(), EncodeSnapshotRecord(r)));
   return r;
 }

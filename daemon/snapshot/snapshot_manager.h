@@ -101,8 +101,13 @@ class SnapshotManager {
   // Every snapshot (of one volume when given), oldest first.
   Result<std::vector<SnapshotRecord>> List(std::optional<uint64_t> volume_id = {}) const;
   // Deletes the snapshot and frees what no other snapshot or the live volume reads. kBusy
-  // while it is pending.
+  // while it is pending, kLocked (deleting nothing) while it is locked.
   Status Delete(std::string_view id);
+  // Locks or unlocks a snapshot (SnapshotRecord::locked, durable): a locked snapshot cannot
+  // be deleted, by a client or by policy retention, until it is unlocked. Returns the
+  // updated record; a call that changes nothing succeeds and writes nothing. kBusy while it
+  // is pending (its job still rewrites the record).
+  Result<SnapshotRecord> SetLocked(std::string_view id, bool locked);
   Result<SnapshotRecord> Tag(std::string_view id, const Tags& set,
                              const std::vector<std::string>& unset);
   // Raw image of a completed snapshot written to fd (sparse in a regular file; see

@@ -51,6 +51,7 @@ std::string EncodeSnapshotRecord(const SnapshotRecord& r) {
       {"bytes_done", r.bytes_done},
       {"bytes_total", r.bytes_total},
       {"pause_us", r.pause_us},
+      {"locked", r.locked},
   };
   return j.dump();
 }
@@ -81,6 +82,8 @@ Result<SnapshotRecord> DecodeSnapshotRecord(std::string_view text) {
     r.bytes_done = j.at("bytes_done").get<uint64_t>();
     r.bytes_total = j.at("bytes_total").get<uint64_t>();
     r.pause_us = j.at("pause_us").get<uint64_t>();
+    // Optional: records written before snapshot locks existed have no "locked" (unlocked).
+    if (auto it = j.find("locked"); it != j.end()) r.locked = it->get<bool>();
     if (r.chunk_size == 0) return Corruption("snapshot record has chunk_size 0");
     return r;
   } catch (const nlohmann::json::exception& e) {
@@ -107,6 +110,7 @@ nlohmann::json SnapshotApiJson(const SnapshotRecord& r) {
       {"bytes_done", r.bytes_done},
       {"bytes_total", r.bytes_total},
       {"pause_us", r.pause_us},
+      {"locked", r.locked},
   };
 }
 

@@ -39,6 +39,9 @@ struct SnapshotRecord {
   uint64_t bytes_done = 0;
   uint64_t bytes_total = 0;
   uint64_t pause_us = 0;  // how long writes were held to fix the point in time
+  // Locked: no delete (manual, policy retention) until unlocked. Absent in records written
+  // before locks existed, which read as unlocked.
+  bool locked = false;
 
   std::string IdString() const { return FormatSnapshotId(id); }
   std::string Key() const { return "snap/" + IdString(); }
@@ -55,8 +58,8 @@ std::string EncodeSnapshotRecord(const SnapshotRecord& r);
 // Checks every field; kCorruption naming what is wrong.
 Result<SnapshotRecord> DecodeSnapshotRecord(std::string_view json);
 // The API object (DESIGN.md §7): id, volume (name), volume_id, state, error, created, tags,
-// size, added_bytes, progress (0..1) plus chunks, chunk_size, pause_us and the progress
-// counters.
+// size, added_bytes, progress (0..1) plus chunks, chunk_size, pause_us, the progress
+// counters and locked.
 nlohmann::json SnapshotApiJson(const SnapshotRecord& r);
 
 }  // namespace blocksnap

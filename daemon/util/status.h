@@ -20,6 +20,7 @@ enum class Code {
   kNotFound,         // no such volume / snapshot / policy
   kAlreadyExists,    // a unique name is taken
   kBusy,             // refused because of the current state (clients attached, pending, ...)
+  kLocked,           // refused because the snapshot is locked (unlock it first)
   kPermissionDenied,
   kNoSpace,
   kCorruption,  // stored data failed verification
@@ -59,6 +60,9 @@ inline Status AlreadyExists(std::string m) {
 }
 inline Status Busy(std::string m) {
   return {Code::kBusy, std::move(m)};
+}
+inline Status Locked(std::string m) {
+  return {Code::kLocked, std::move(m)};
 }
 inline Status PermissionDenied(std::string m) {
   return {Code::kPermissionDenied, std::move(m)};

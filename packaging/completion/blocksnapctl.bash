@@ -54,8 +54,8 @@ _blocksnapctl()
     if [[ -z $cmd ]]; then
         case $group in
             volume) COMPREPLY=($(compgen -W "create list show delete tag untag" -- "$cur")) ;;
-            snapshot) COMPREPLY=($(compgen -W "create list show delete tag dump verify diff" \
-                -- "$cur")) ;;
+            snapshot) COMPREPLY=($(compgen -W \
+                "create list show delete tag lock unlock dump verify diff" -- "$cur")) ;;
             policy) COMPREPLY=($(compgen -W "list show validate plan run reload" -- "$cur")) ;;
         esac
         return
@@ -79,7 +79,8 @@ _blocksnapctl()
         volume/show | volume/delete | volume/tag | volume/untag | snapshot/create | snapshot/list)
             COMPREPLY=($(compgen -W "$(_blocksnapctl_names volume name)" -- "$cur"))
             ;;
-        snapshot/show | snapshot/delete | snapshot/diff | snapshot/tag | snapshot/verify)
+        snapshot/show | snapshot/delete | snapshot/diff | snapshot/tag | snapshot/verify | \
+            snapshot/lock | snapshot/unlock)
             COMPREPLY=($(compgen -W "$(_blocksnapctl_names snapshot id)" -- "$cur"))
             ;;
         snapshot/dump)  # ID, then FILE (or - for stdout)

@@ -8,7 +8,7 @@ from test_snapshot_common import CHUNK, MiB, create_volume, snapshot, write
 
 SNAP_KEYS = {"id", "volume", "volume_id", "state", "error", "created", "tags", "size",
              "added_bytes", "progress", "chunks", "chunk_size", "pause_us", "chunks_done",
-             "chunks_total", "bytes_done", "bytes_total"}
+             "chunks_total", "bytes_done", "bytes_total", "locked"}
 
 
 def fails(daemon, *args):
@@ -40,8 +40,8 @@ def test_create_prints_id_and_show_list_json(daemon):
     assert [s["id"] for s in daemon.ctl_json("snapshot", "list", "v")] == [snap_id, second["id"]]
 
     table = daemon.ctl("snapshot", "list").stdout.splitlines()
-    assert table[0].split() == ["ID", "VOLUME", "STATE", "CREATED", "SIZE", "ADDED", "PROGRESS",
-                                "TAGS"]
+    assert table[0].split() == ["ID", "VOLUME", "STATE", "LOCKED", "CREATED", "SIZE", "ADDED",
+                                "PROGRESS", "TAGS"]
     assert snap_id in table[1] and "who=test" in table[1] and "100%" in table[1]
     text = daemon.ctl("snapshot", "show", snap_id).stdout
     assert "completed" in text and "who=test" in text

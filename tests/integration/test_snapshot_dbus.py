@@ -1,6 +1,6 @@
 """The snapshot part of the D-Bus API (docs/DBUS.md, "Snapshots"): signals on the bus,
 asynchronous WaitSnapshot/DumpSnapshot over busctl, and authority (other users may read but
-not create, tag, dump or delete)."""
+not create, tag, lock, unlock, dump or delete)."""
 import json
 import os
 import subprocess
@@ -144,12 +144,20 @@ def test_other_users_may_list_but_not_change_snapshots(public_binaries):  # noqa
         os.chmod(out_dir, 0o777)
         nobody_file = os.path.join(out_dir, "nobody.raw")
         for args in (["snapshot", "create", "mine"], ["snapshot", "delete", rec["id"]],
-                     ["snapshot", "tag", rec["id"], "a=b"],
+                     ["snapshot", "tag", rec["id"], "a=b"], ["snapshot", "lock", rec["id"]],
+                     ["snapshot", "unlock", rec["id"]],
                      ["snapshot", "dump", rec["id"], nobody_file]):
             p = run(*args)
             assert p.returncode == 1, (args, p.stderr)
             assert "permission denied" in p.stderr, p.stderr
-        assert [s["id"] for s in d.ctl_json("snapshot", "list")] == [rec["id"]]
+        assert [(s["id"], s["locked"]) for s in d.ctl_json("snapshot", "list")] == [
+            (rec["id"], False)]
+        # Nor unlock what the owner locked (and so delete it).
+        d.ctl("snapshot", "lock", rec["id"])
+        for args in (["snapshot", "unlock", rec["id"]], ["snapshot", "delete", rec["id"]]):
+            p = run(*args)
+            assert p.returncode == 1 and "permission denied" in p.stderr, (args, p.stderr)
+        assert d.ctl_json("snapshot", "show", rec["id"])["locked"] is True
         assert not os.path.exists(nobody_file)  # blocksnapctl removes it on the refusal
     finally:
         stop_then_remove(d, base)

@@ -2,6 +2,7 @@
 // live volume still reads stays, the rest is freed.
 #include <algorithm>
 
+#include "scheduler/snapshot_executor.h"
 #include "test_util.h"
 
 namespace blocksnap::test {
@@ -154,6 +155,76 @@ TEST_F(DeleteTest, DeletingTheVolumeFirstKeepsItsSnapshots) {
     CheckRemaining();
   }
   ExpectEmpty();
+}
+
+// A locked snapshot is not deleted, by anyone, until it is unlocked: Delete fails with
+// kLocked and frees nothing; the lock is durable and outlives its volume.
+TEST_F(DeleteTest, ALockedSnapshotIsNotDeletedUntilUnlocked) {
+  const std::string id = snaps_[2].IdString();
+  auto locked = mgr_->SetLocked(id, true);
+  ASSERT_TRUE(locked.ok()) << locked.status().message();
+  EXPECT_TRUE(locked->locked);
+  const uint64_t chunks = StoredChunks();
+  const auto refs = Refs();
+  const auto map = Scan(Cf::kMap);
+
+  Status st = mgr_->Delete(id);
+  EXPECT_EQ(st.code(), Code::kLocked);
+  EXPECT_EQ(st.message(),
+            "snapshot " + id + " of volume vol1 is locked; unlock it before deleting it");
+  auto rec = mgr_->Get(id);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_TRUE(rec->locked);
+  EXPECT_EQ(StoredChunks(), chunks);
+  EXPECT_EQ(Refs(), refs);
+  EXPECT_EQ(Scan(Cf::kMap), map);
+  EXPECT_FALSE(mgr_->Deleted(snaps_[2].id));
+  CheckRemaining();
+
+  // Locking again changes nothing; the others are still deletable around it.
+  ASSERT_TRUE(mgr_->SetLocked(id, true).ok());
+  Delete(1);
+  Delete(3);
+  CheckRemaining();
+
+  // Durable: after a restart and the volume's deletion it is still there and still locked.
+  CloseAll();
+  OpenDb();
+  OpenManager();
+  DeleteVolume();
+  rec = mgr_->Get(id);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_TRUE(rec->locked);
+  EXPECT_EQ(mgr_->Delete(id).code(), Code::kLocked);
+  CheckRemaining();
+
+  auto unlocked = mgr_->SetLocked(id, false);
+  ASSERT_TRUE(unlocked.ok()) << unlocked.status().message();
+  EXPECT_FALSE(unlocked->locked);
+  EXPECT_FALSE(mgr_->Get(id)->locked);
+  Delete(2);
+  CheckRemaining();
+  for (size_t i : {0, 4}) Delete(i);
+  ExpectEmpty();
+}
+
+TEST_F(DeleteTest, LockingAMissingSnapshotIsNotFound) {
+  EXPECT_EQ(mgr_->SetLocked("snap-00000000000000ff", true).status().code(), Code::kNotFound);
+  EXPECT_EQ(mgr_->SetLocked("nonsense", true).status().code(), Code::kInvalidArgument);
+}
+
+// Policy retention sees the records' locks (and so neither deletes nor counts them).
+TEST_F(DeleteTest, RetentionSeesTheLock) {
+  ASSERT_TRUE(mgr_->SetLocked(snaps_[0].IdString(), true).ok());
+  ASSERT_TRUE(mgr_->SetLocked(snaps_[3].IdString(), true).ok());
+  auto list = mgr_->List();
+  ASSERT_TRUE(list.ok());
+  auto infos = scheduler::SnapshotInfos(*list, /*test_clock=*/false);
+  ASSERT_EQ(infos.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(infos[i].id, snaps_[i].IdString());
+    EXPECT_EQ(infos[i].locked, i == 0 || i == 3) << infos[i].id;
+  }
 }
 
 // Every one of the 120 orders of deleting the 5 snapshots, each on a copy of the same

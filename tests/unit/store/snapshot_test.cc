@@ -299,6 +299,30 @@ TEST_F(SnapshotTest, CopyBeforeWriteKeepsOldBytes) {
 // Copy-before-write stages chunks too, and commits them within the same bound as the sweep:
 // with the sweep held, 24 writes to frozen chunks and a bound of 4 chunks make several
 // packs of at most 4 chunks each (the bound is reached on the 4th), never one of 24.
+// A pending snapshot cannot be locked (its job rewrites the record until it completes, and
+// would drop the flag); once completed it can, and the lock is in the stored record.
+TEST_F(SnapshotTest, LockWaitsForCompletion) {
+  mgr_.reset();
+  SnapshotManagerOptions opts;
+  opts.job.hold_sweep = true;
+  OpenManager(opts);
+  auto v = AttachNew(1, 2 * kMiB, kChunk);
+  WritePattern(*v, 0, 1);
+  auto s = mgr_->Create(v->id(), {});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  auto refused = mgr_->SetLocked(s->IdString(), true);
+  EXPECT_EQ(refused.status().code(), Code::kBusy);
+  EXPECT_EQ(refused.status().message(),
+            "snapshot " + s->IdString() + " is pending; lock it once it has completed");
+  SnapshotRecord done = ReleaseHeld(*v, s->IdString());
+  EXPECT_FALSE(done.locked);
+  auto locked = mgr_->SetLocked(s->IdString(), true);
+  ASSERT_TRUE(locked.ok()) << locked.status().message();
+  EXPECT_TRUE(locked->locked);
+  EXPECT_TRUE(mgr_->Peek(s->IdString())->locked);  // straight from RocksDB
+  EXPECT_EQ(mgr_->Delete(s->IdString()).code(), Code::kLocked);
+}
+
 TEST_F(SnapshotTest, CopyBeforeWriteCommitsWithinTheFlushBound) {
   mgr_.reset();
   SnapshotManagerOptions opts;
