@@ -85,7 +85,8 @@ TEST(Planner, PlansCreatesAndDeletes) {
                                {"owner", "ann"},
                                {"kind", "nightly"},
                                {"blocksnap:policy", "db-nightly"},
-                               {"blocksnap:schedule", "nightly"}}));
+                               {"blocksnap:schedule", "nightly"},
+                               {"blocksnap:slot", "2024-05-10T03:00:00Z"}}));
 }
 
 TEST(Planner, Deterministic) {
