@@ -1,5 +1,6 @@
 #include "policy/cron.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <vector>
@@ -65,8 +66,11 @@ bool ParseValue(const Field& f, std::string_view s, int* out, std::string* why) 
 // Parses a comma list into bits lo..hi of `bits` (a vector<bool> indexed by value).
 bool ParseField(const Field& f, std::string_view text, std::vector<bool>* bits, bool* star,
                 std::string* why) {
+  const std::string_view whole = text;
   bits->assign(f.hi + 1, false);
-  *star = text == "*";
+  // As in Vixie cron and cronie, a field that starts with '*' ("*", "*/2") does not restrict
+  // the day: with a '*' day field the other one alone decides (AND), see MatchesDay.
+  *star = !text.empty() && text[0] == '*';
   while (true) {
     size_t comma = text.find(',');
     std::string_view item = text.substr(0, comma);
@@ -96,12 +100,17 @@ bool ParseField(const Field& f, std::string_view text, std::vector<bool>* bits, 
           return false;
         }
       } else if (slash != std::string_view::npos) {
-        hi = f.hi == 7 ? 6 : f.hi;  // "a/n" means a, a+n, ... to the end
+        if (f.hi == 7 && lo == 7) lo = 0;  // Sunday: "7/2" is "0/2"
+        hi = f.hi == 7 ? 6 : f.hi;         // "a/n" means a, a+n, ... to the end
       }
     }
     for (int v = lo; v <= hi; v += step) (*bits)[v] = true;
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);
+  }
+  if (std::find(bits->begin(), bits->end(), true) == bits->end()) {
+    *why = "'" + std::string(whole) + "' selects no value";
+    return false;
   }
   return true;
 }

@@ -51,23 +51,32 @@ Tags SnapshotTags(const Policy& policy, const std::vector<DueSchedule>& due,
     }
   }
   TagContext ctx{policy.name, ScheduleTagValue(policy, due), volume.name, slot};
-  Tags from_schedules;
+  std::map<std::string, std::vector<std::string>> values;  // key -> distinct values, in order
   for (const DueSchedule& d : due) {
     for (const auto& [k, templ] : policy.schedules[d.index].tags) {
       std::string value = ExpandTagTemplate(templ, ctx);
-      auto it = from_schedules.find(k);
-      if (it == from_schedules.end()) {
-        from_schedules[k] = value;
-      } else if (it->second != value) {
-        std::string joined = it->second + "," + value;
-        if (joined.size() <= kMaxTagValue) it->second = joined;
-      }
+      std::vector<std::string>& list = values[k];
+      if (std::find(list.begin(), list.end(), value) == list.end()) list.push_back(value);
     }
+  }
+  Tags from_schedules;
+  for (const auto& [k, list] : values) {
+    std::string joined;
+    for (const std::string& v : list) joined += (joined.empty() ? "" : ",") + v;
+    from_schedules[k] = joined.size() <= kMaxTagValue ? joined : list.front();
   }
   for (auto& [k, v] : from_schedules) tags[k] = v;
   tags[std::string(kPolicyTag)] = policy.name;
   tags[std::string(kScheduleTag)] = ctx.schedule;
+  tags[std::string(kSlotTag)] = FormatTimestamp(slot);
   return tags;
+}
+
+TimePoint RetentionTime(const SnapshotInfo& snapshot) {
+  auto it = snapshot.tags.find(std::string(kSlotTag));
+  TimePoint t;
+  if (it != snapshot.tags.end() && ParseTimestamp(it->second, &t)) return t;
+  return snapshot.created;
 }
 
 std::vector<std::string> OwningSchedules(const Policy& policy, const SnapshotInfo& snapshot) {
@@ -97,7 +106,7 @@ std::vector<Deletion> DecidePolicyRetention(const Policy& policy,
     for (const auto& [id, names] : owners) {
       if (std::find(names.begin(), names.end(), sched.name) != names.end()) {
         const SnapshotInfo& s = *by_id[id];
-        mine.push_back({id, s.created, s.locked, s.sequence});
+        mine.push_back({id, RetentionTime(s), s.locked, s.sequence});
       }
     }
     for (Deletion& d : DecideRetention(sched.retain, *sched.create.zone, mine, now)) {

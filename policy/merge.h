@@ -34,12 +34,16 @@ std::string ScheduleTagValue(const Policy& policy, const std::vector<DueSchedule
 // The tags of the one snapshot a step makes of `volume`, lowest precedence first:
 //  1. the volume's tags, if any due schedule has copy_tags;
 //  2. each due schedule's tags with {policy}, {schedule}, {volume}, {timestamp} expanded
-//     ({schedule} is the merged list, {timestamp} the slot); when two schedules set one key
-//     to different values they are joined with ',' in policy order (the first value alone
-//     if the join would exceed 256 characters);
-//  3. blocksnap:policy and blocksnap:schedule.
+//     ({schedule} is the merged list, {timestamp} the slot); when schedules set one key to
+//     different values, the distinct values are joined with ',' in policy order (the first
+//     value alone if the join would exceed 256 characters);
+//  3. blocksnap:policy, blocksnap:schedule and blocksnap:slot.
 Tags SnapshotTags(const Policy& policy, const std::vector<DueSchedule>& due,
                   const VolumeInfo& volume, TimePoint slot);
+
+// The time retention uses for a snapshot: its blocksnap:slot tag, or its creation time when
+// it has none (or it does not parse).
+TimePoint RetentionTime(const SnapshotInfo& snapshot);
 
 // The schedules a snapshot belongs to under `policy` (from its reserved tags); empty if the
 // policy did not create it.

@@ -142,6 +142,7 @@ ParsedFile ParsePolicyFile(std::string_view file, std::string_view contents,
     } else if (docs.size() > 1) {
       r.Error(docs[1], "a policy file holds one YAML document; use a 'policies' list");
     } else {
+      r.IndexNullValues(docs[0]);
       ParseDocument(r, docs[0], zones, &result.policies);
     }
   } catch (const YAML::Exception& e) {

@@ -22,7 +22,7 @@ namespace blocksnap::policy {
 // One completed snapshot as retention sees it.
 struct RetainCandidate {
   std::string id;
-  TimePoint created{};
+  TimePoint created{};  // the time tiers and ages use: the slot it was made for, if known
   bool locked = false;
   uint64_t sequence = 0;  // creation order, as SnapshotInfo::sequence
 };

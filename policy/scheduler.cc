@@ -46,15 +46,33 @@ std::vector<Action> CreatesFor(const Policy& policy, const std::vector<DueSchedu
   return creates;
 }
 
+// A saved slot after `now` (see Step): kept if it is the next slot anyway, else reset.
+void ResetFutureSlot(const Policy& policy, const Schedule& s, TimePoint now, TimePoint& saved,
+                     std::vector<std::string>* warnings) {
+  std::optional<TimePoint> next = NextRun(s, now);
+  if (next && *next >= saved) return;
+  const TimePoint resume = LatestRun(s.create, now).value_or(now);
+  if (warnings) {
+    warnings->push_back("policy " + policy.name + " schedule " + s.name + ": saved slot " +
+                        FormatTimestamp(saved) + " is later than now (" + FormatTimestamp(now) +
+                        "): the clock was ahead or stepped back; resuming from " +
+                        FormatTimestamp(resume) + ", next slot " +
+                        (next ? FormatTimestamp(*next) : std::string("none")));
+  }
+  saved = resume;
+}
+
 }  // namespace
 
 std::vector<Action> Step(const std::vector<Policy>& policies, SchedulerState& state,
-                         const std::vector<VolumeInfo>& volumes, TimePoint now) {
+                         const std::vector<VolumeInfo>& volumes, TimePoint now,
+                         std::vector<std::string>* warnings) {
   std::vector<Action> creates;
   for (const Policy& policy : policies) {
-    // First sight of a schedule: start counting from now.
     for (const Schedule& s : policy.schedules) {
-      state.last_slot.try_emplace({policy.name, s.name}, now);
+      // First sight of a schedule: start counting from now.
+      auto [it, fresh] = state.last_slot.try_emplace({policy.name, s.name}, now);
+      if (!fresh && it->second > now) ResetFutureSlot(policy, s, now, it->second, warnings);
     }
     std::vector<DueSchedule> due = DueSchedules(policy, state, now);
     if (due.empty()) continue;
@@ -140,23 +158,35 @@ std::vector<Action> RunRounds(const std::vector<Policy>& policies, std::vector<A
 std::vector<Action> Tick(const std::vector<Policy>& policies, SchedulerState& state,
                          const std::vector<VolumeInfo>& volumes, Executor& executor,
                          TimePoint now) {
-  std::vector<Action> creates = Step(policies, state, volumes, now);
+  std::vector<std::string> warnings;
+  std::vector<Action> creates = Step(policies, state, volumes, now, &warnings);
+  for (const std::string& w : warnings) executor.Warn(w);
   executor.SaveState(state);
   return RunRounds(policies, std::move(creates), volumes, executor, now);
+}
+
+Expected<size_t> ChooseRunSchedule(const Policy& policy, const std::string& schedule) {
+  if (schedule.empty()) {
+    if (policy.schedules.size() == 1) return size_t{0};
+    std::string names;
+    for (const Schedule& s : policy.schedules) names += (names.empty() ? "" : ", ") + s.name;
+    return MakeError("policy '" + policy.name + "' has " + std::to_string(policy.schedules.size()) +
+                     " schedules; name the one to run (" + names + ")");
+  }
+  for (size_t i = 0; i < policy.schedules.size(); ++i) {
+    if (policy.schedules[i].name == schedule) return i;
+  }
+  return MakeError("policy '" + policy.name + "' has no schedule '" + schedule + "'");
 }
 
 Expected<std::vector<Action>> RunNow(const Policy& policy, const std::string& schedule,
                                      const std::vector<VolumeInfo>& volumes, Executor& executor,
                                      TimePoint now) {
   if (!policy.enabled) return MakeError("policy '" + policy.name + "' is disabled");
-  // The chosen schedules (or all) are due now; no state is read or written.
-  std::vector<DueSchedule> due;
-  for (size_t i = 0; i < policy.schedules.size(); ++i) {
-    if (schedule.empty() || policy.schedules[i].name == schedule) due.push_back({i, now});
-  }
-  if (due.empty()) {
-    return MakeError("policy '" + policy.name + "' has no schedule '" + schedule + "'");
-  }
+  Expected<size_t> index = ChooseRunSchedule(policy, schedule);
+  if (!index) return index.error();
+  // The chosen schedule is due now; no state is read or written.
+  std::vector<DueSchedule> due{{*index, now}};
   std::vector<Action> creates = CreatesFor(policy, due, now, volumes, now);
   return RunRounds({policy}, std::move(creates), volumes, executor, now);
 }

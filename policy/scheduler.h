@@ -49,8 +49,16 @@ struct Action {
 // actions without snapshot_id), one per matching volume per policy with due schedules.
 // Schedules seen for the first time get last_slot = now; disabled policies advance their
 // state silently (they create and delete nothing, and do not catch up when re-enabled).
+//
+// A saved slot later than `now` means the clock was ahead when it was saved (or stepped
+// back since). If it is the schedule's next slot anyway, it is kept: waiting for it skips
+// nothing and that slot is not repeated. Otherwise waiting would skip slots (a clock that
+// read 2031 at boot would stop the schedule until 2031), so the slot is reset to
+// LatestRun(now): no slot up to now is repeated and the schedule resumes at its next slot.
+// Each reset is described in `warnings` (if given), for the caller to log.
 std::vector<Action> Step(const std::vector<Policy>& policies, SchedulerState& state,
-                         const std::vector<VolumeInfo>& volumes, TimePoint now);
+                         const std::vector<VolumeInfo>& volumes, TimePoint now,
+                         std::vector<std::string>* warnings = nullptr);
 
 // Pure step, phase 2: after a round's snapshot of `volume_id` completed, the deletions that
 // `policy`'s retention makes among `snapshots` (the volume's completed snapshots, the new
@@ -75,18 +83,27 @@ class Executor {
   virtual std::vector<SnapshotInfo> Snapshots(const std::string& volume_id) = 0;
   // Deletes a snapshot; an error is recorded in the action and the round goes on.
   virtual Expected<bool> DeleteSnapshot(const Action& del) = 0;
+  // Something the caller should log (policy/ does not log): Step's warnings. Default: drop.
+  virtual void Warn(const std::string& message) { (void)message; }
 };
 
-// One full scheduler tick at `now`: Step, SaveState, then for each create in order: create,
-// and if it succeeded apply Retain to that volume and delete. Returns every action taken,
-// in order, with snapshot ids and errors filled in.
+// One full scheduler tick at `now`: Step (its warnings go to Executor::Warn), SaveState, then for
+// each create in order: create, and if it succeeded apply Retain to that volume and delete. Returns
+// every action taken, in order, with snapshot ids and errors filled in.
 std::vector<Action> Tick(const std::vector<Policy>& policies, SchedulerState& state,
                          const std::vector<VolumeInfo>& volumes, Executor& executor, TimePoint now);
 
+// The schedule `policy run` acts on: the one named `schedule`, or with an empty name the
+// policy's only schedule. Fails when there is no such schedule, or when the name is empty
+// and the policy has several: a manual snapshot of all of them merged would count in every
+// schedule's count and tiers and push out their own snapshots (three runs of a policy with
+// `daily {count 7}` and `monthly {count 3}` would delete every monthly one).
+Expected<size_t> ChooseRunSchedule(const Policy& policy, const std::string& schedule);
+
 // `blocksnapctl policy run NAME [--schedule S]`: one round of `policy` now, as the scheduler
-// would run it (same tags, same retention afterwards), for the named schedule or for all of
-// them merged. It does not consume a slot: the state is not touched. Fails, acting on
-// nothing, if the policy is disabled or has no such schedule.
+// would run it (same tags, same retention afterwards), for the schedule ChooseRunSchedule
+// picks. It does not consume a slot: the state is not touched. Fails, acting on nothing, if
+// the policy is disabled or ChooseRunSchedule fails.
 Expected<std::vector<Action>> RunNow(const Policy& policy, const std::string& schedule,
                                      const std::vector<VolumeInfo>& volumes, Executor& executor,
                                      TimePoint now);

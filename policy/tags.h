@@ -20,6 +20,10 @@ inline constexpr std::string_view kReservedTagPrefix = "blocksnap:";
 inline constexpr std::string_view kPolicyTag = "blocksnap:policy";
 // The schedule(s) that made the snapshot, comma-separated in policy order ("hourly,daily").
 inline constexpr std::string_view kScheduleTag = "blocksnap:schedule";
+// The slot the snapshot was made for, RFC 3339 UTC ("2024-03-31T03:00:00Z"). Retention
+// places the snapshot in tiers and measures its age by it, not by its creation time, which
+// is later when a round was slow or caught up.
+inline constexpr std::string_view kSlotTag = "blocksnap:slot";
 
 inline constexpr size_t kMaxTagKey = 128;
 inline constexpr size_t kMaxTagValue = 256;

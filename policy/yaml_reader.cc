@@ -10,8 +10,33 @@ void YamlReader::Error(const YAML::Mark& mark, std::string reason) {
   errors_.push_back({std::move(where), std::move(reason)});
 }
 
+YAML::Mark YamlReader::MarkOf(const YAML::Node& node) const {
+  if (node.IsDefined() && node.IsNull()) {
+    for (const auto& [value, key_mark] : null_keys_) {
+      if (value.is(node)) return key_mark;
+    }
+  }
+  return node.Mark();
+}
+
+void YamlReader::IndexNullValues(const YAML::Node& root) {
+  std::vector<YAML::Node> todo{root};  // no recursion: documents may nest deeply
+  while (!todo.empty()) {
+    YAML::Node node = todo.back();
+    todo.pop_back();
+    if (node.IsMap()) {
+      for (const auto& kv : node) {
+        if (kv.second.IsNull()) null_keys_.emplace_back(kv.second, kv.first.Mark());
+        todo.push_back(kv.second);
+      }
+    } else if (node.IsSequence()) {
+      for (const YAML::Node& item : node) todo.push_back(item);
+    }
+  }
+}
+
 SourceLocation YamlReader::Where(const YAML::Node& node) const {
-  YAML::Mark mark = node.Mark();
+  YAML::Mark mark = MarkOf(node);
   if (mark.is_null()) return {file_, 1, 1};
   return {file_, mark.line + 1, mark.column + 1};
 }

@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -17,10 +18,15 @@ class YamlReader {
  public:
   explicit YamlReader(std::string file) : file_(std::move(file)) {}
 
-  // Records "file:line:col: reason" at `node` (or at `mark`).
-  void Error(const YAML::Node& node, std::string reason) { Error(node.Mark(), std::move(reason)); }
+  // Records "file:line:col: reason" at `node` (or at `mark`). A null value of a mapping
+  // ("name:" with nothing after it) is reported at its key (see IndexNullValues).
+  void Error(const YAML::Node& node, std::string reason) { Error(MarkOf(node), std::move(reason)); }
   void Error(const YAML::Mark& mark, std::string reason);
   SourceLocation Where(const YAML::Node& node) const;
+
+  // Remembers the key of every null mapping value under `root`: yaml-cpp places such a value
+  // at the token after it, usually on the next line, which is not where the mistake is.
+  void IndexNullValues(const YAML::Node& root);
 
   const std::string& file() const { return file_; }
   std::vector<Diagnostic>& errors() { return errors_; }
@@ -44,8 +50,11 @@ class YamlReader {
   std::optional<int> Int(const YAML::Node& value, const std::string& key, int lo, int hi);
 
  private:
+  YAML::Mark MarkOf(const YAML::Node& node) const;
+
   std::string file_;
   std::vector<Diagnostic> errors_;
+  std::vector<std::pair<YAML::Node, YAML::Mark>> null_keys_;  // null value -> its key's mark
 };
 
 // Parses one entry of `schedules` (parse_schedule.cc). Returns false after recording errors.

@@ -183,12 +183,22 @@ void AddPolicyCommands(CLI::App& app, CommandContext& ctx) {
 
   CLI::App* run = group->add_subcommand("run", "Run a policy now, as the scheduler would");
   run->add_option("NAME", args->name, "Policy name")->required();
-  run->add_option("--schedule", args->schedule, "Only this schedule (default: all, merged)");
+  run->add_option("--schedule", args->schedule,
+                  "The schedule to run (needed when the policy has several)");
   run->callback([&ctx, args] {
     ctx.action = [&ctx, args] {
-      return PrintActions(
-          ctx, [&](BusClient& c) { return RunPolicy(c, args->name, args->schedule); },
+      // A policy with several schedules and no --schedule: the daemon refuses it as an
+      // invalid argument, which is a usage error here (exit 2).
+      bool usage = false;
+      int rc = PrintActions(
+          ctx,
+          [&](BusClient& c) {
+            Result<Json> r = RunPolicy(c, args->name, args->schedule);
+            usage = !r.ok() && r.status().code() == Code::kInvalidArgument;
+            return r;
+          },
           "no volume matched");
+      return usage ? kExitUsage : rc;
     };
   });
 

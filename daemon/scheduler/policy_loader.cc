@@ -32,8 +32,15 @@ std::vector<std::string> ListPolicyFiles(const std::string& dir, std::vector<std
     errors->push_back("cannot list the policy directory: " + ec.message());
     return files;
   }
-  for (const fs::directory_entry& e : it) {
-    if (e.path().extension() == ".yaml" && e.is_regular_file(ec)) files.push_back(e.path());
+  // Not a range-for: its increment throws filesystem_error when readdir fails (EIO, say),
+  // and a reload runs in a noexcept signal handler.
+  const fs::directory_iterator end;
+  while (it != end) {
+    if (it->path().extension() == ".yaml" && it->is_regular_file(ec)) files.push_back(it->path());
+    if (it.increment(ec); ec) {
+      errors->push_back("cannot list the policy directory: " + ec.message());
+      return {};
+    }
   }
   std::sort(files.begin(), files.end());
   return files;

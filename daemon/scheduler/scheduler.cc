@@ -1,8 +1,13 @@
 #include "scheduler/scheduler.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
 
 #include "policy/describe.h"
 #include "policy/merge.h"
@@ -57,13 +62,61 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Start(sd_event* event, SchedulerOp
   if (s->has_test_clock())
     spdlog::warn("scheduler: TEST CLOCK at {}: time moves only by Testing.SetTime",
                  policy::FormatTimestamp(s->Now()));
+  s->WatchClockChanges();
   s->Reload(options.policy_dir);
   return s;
 }
 
 Scheduler::~Scheduler() {
   timer_.reset();
+  clock_watch_.reset();
   worker_.reset();
+}
+
+void Scheduler::WatchClockChanges() {
+  if (clock_->settable()) return;
+  clock_watch_fd_.reset(timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!clock_watch_fd_ || !RearmClockWatch()) {
+    spdlog::warn(
+        "scheduler: cannot watch for clock changes: {}; after the clock is set, "
+        "schedules resume at the next reload, ignoring",
+        strerror(errno));
+    clock_watch_fd_.reset();
+    return;
+  }
+  sd_event_source* raw = nullptr;
+  int r = sd_event_add_io(event_, &raw, clock_watch_fd_.get(), EPOLLIN, OnClockChanged, this);
+  if (r < 0) {
+    spdlog::warn("scheduler: cannot watch for clock changes: {}, ignoring", strerror(-r));
+    clock_watch_fd_.reset();
+    return;
+  }
+  clock_watch_.reset(raw);
+}
+
+bool Scheduler::RearmClockWatch() {
+  // Never expires; a clock change cancels it, which makes the fd readable (ECANCELED).
+  itimerspec never{};
+  never.it_value.tv_sec = std::numeric_limits<time_t>::max();
+  return timerfd_settime(clock_watch_fd_.get(), TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &never,
+                         nullptr) == 0;
+}
+
+int Scheduler::OnClockChanged(sd_event_source*, int fd, uint32_t, void* userdata) noexcept {
+  auto* s = static_cast<Scheduler*>(userdata);
+  uint64_t expirations = 0;
+  (void)!read(fd, &expirations, sizeof expirations);  // ECANCELED: the clock was set
+  try {
+    if (!s->RearmClockWatch())
+      spdlog::warn("scheduler: cannot re-arm the clock watch: {}, ignoring", strerror(errno));
+    spdlog::info("scheduler: the system clock was set (now {}); re-checking schedules",
+                 policy::FormatTimestamp(s->Now()));
+    s->QueueTick(nullptr);
+    s->ArmTimer();
+  } catch (const std::exception& e) {
+    spdlog::error("scheduler: {}, ignoring", e.what());
+  }
+  return 0;
 }
 
 void Scheduler::Install(policy::PolicySet set) {
@@ -283,10 +336,11 @@ Status Scheduler::RunPolicy(const std::string& name, const std::string& schedule
                          [&](const policy::Policy& p) { return p.name == name; });
   if (it == list->end()) return NotFound("no policy '" + name + "'");
   if (!it->enabled) return Busy("policy '" + name + "' is disabled");
-  if (!schedule.empty() &&
-      std::none_of(it->schedules.begin(), it->schedules.end(),
-                   [&](const policy::Schedule& s) { return s.name == schedule; }))
-    return NotFound("policy '" + name + "' has no schedule '" + schedule + "'");
+  if (policy::Expected<size_t> chosen = policy::ChooseRunSchedule(*it, schedule); !chosen) {
+    // No name for a policy with several schedules is a usage error; a wrong name is not found.
+    if (schedule.empty()) return InvalidArgument(chosen.error().message);
+    return NotFound(chosen.error().message);
+  }
   OnWorkerThen(
       [this, policy = *it, schedule]() -> Result<std::vector<policy::Action>> {
         const policy::TimePoint now = clock_->Now();

@@ -30,6 +30,7 @@
 #include "snapshot/snapshot_manager.h"
 #include "store/db.h"
 #include "util/status.h"
+#include "util/unique_fd.h"
 #include "volume/volume_manager.h"
 
 namespace blocksnap::scheduler {
@@ -127,6 +128,13 @@ class Scheduler {
   void Record(const std::vector<policy::Action>& actions, policy::TimePoint now);
   void ArmTimer();
   static int OnTimer(sd_event_source* s, uint64_t usec, void* userdata) noexcept;
+  // Watches for the system clock being set (a timerfd with TFD_TIMER_CANCEL_ON_SET): the
+  // CLOCK_REALTIME timer fires at an absolute time, so after NTP corrects a clock that was
+  // years ahead it would not fire until then. On a change the scheduler ticks (a saved slot
+  // now in the future is reset, policy::Step) and re-arms. Failing to watch is logged.
+  void WatchClockChanges();
+  bool RearmClockWatch();
+  static int OnClockChanged(sd_event_source* s, int fd, uint32_t revents, void* userdata) noexcept;
 
   sd_event* event_;
   SchedulerOptions options_;
@@ -136,6 +144,8 @@ class Scheduler {
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<MainQueue> main_;
   EventSourcePtr timer_;
+  UniqueFd clock_watch_fd_;
+  EventSourcePtr clock_watch_;  // after its fd: destroyed first
 
   mutable std::mutex mu_;  // guards the members below
   PolicyList policies_;

@@ -1,5 +1,7 @@
 #include "scheduler/snapshot_executor.h"
 
+#include <spdlog/spdlog.h>
+
 #include "scheduler/state_store.h"
 
 namespace blocksnap::scheduler {
@@ -83,6 +85,10 @@ policy::Expected<bool> SnapshotExecutor::DeleteSnapshot(const policy::Action& de
   Status st = snapshots_.Delete(del.snapshot_id);
   if (!st.ok()) return policy::MakeError(st.message());
   return true;
+}
+
+void SnapshotExecutor::Warn(const std::string& message) {
+  spdlog::warn("scheduler: {}", message);
 }
 
 }  // namespace blocksnap::scheduler

@@ -46,6 +46,8 @@ class SnapshotExecutor : public policy::Executor {
   policy::Expected<std::string> CreateSnapshot(const policy::Action& create) override;
   std::vector<policy::SnapshotInfo> Snapshots(const std::string& volume_id) override;
   policy::Expected<bool> DeleteSnapshot(const policy::Action& del) override;
+  // Logs a warning of the scheduler step (a saved slot reset after a clock change).
+  void Warn(const std::string& message) override;
 
  private:
   Result<SnapshotRecord> CreateOnce(uint64_t volume_id, const Tags& tags);

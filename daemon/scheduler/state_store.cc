@@ -1,30 +1,33 @@
 #include "scheduler/state_store.h"
 
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
 
 #include <string>
+#include <vector>
 
 namespace blocksnap::scheduler {
 
-Result<policy::SchedulerState> LoadState(Db& db) {
+Result<policy::SchedulerState> LoadState(Db& db, std::vector<std::string>* dropped) {
   policy::SchedulerState state;
-  Status bad = Status::Ok();
   Status st =
       db.ScanPrefix(Cf::kMeta, kStateKeyPrefix, [&](std::string_view key, std::string_view value) {
         std::string_view rest = key.substr(kStateKeyPrefix.size());
         size_t slash = rest.find('/');
         policy::TimePoint t;
         if (slash == std::string_view::npos || !policy::ParseTimestamp(std::string(value), &t)) {
-          bad = Corruption("scheduler state '" + std::string(key) + "' is malformed: '" +
-                           std::string(value) + "'");
-          return false;
+          // One bad entry must not stop the daemon: without it, its schedule starts now.
+          std::string why = "scheduler state '" + std::string(key) + "' is malformed: '" +
+                            std::string(value) + "'; dropped, its schedule starts now";
+          spdlog::warn("{}", why);
+          if (dropped) dropped->push_back(std::move(why));
+          return true;
         }
         state.last_slot[{std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))}] =
             t;
         return true;
       });
   BS_RETURN_IF_ERROR(st);
-  BS_RETURN_IF_ERROR(bad);
   return state;
 }
 

@@ -4,6 +4,9 @@
 // policy file put back later does not repeat a slot.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "policy/inventory.h"
 #include "store/db.h"
 #include "util/status.h"
@@ -12,8 +15,10 @@ namespace blocksnap::scheduler {
 
 inline constexpr std::string_view kStateKeyPrefix = "policy/";
 
-// Reads every entry; a value that does not parse is a Corruption error naming the key.
-Result<policy::SchedulerState> LoadState(Db& db);
+// Reads every entry. An entry that does not parse (key or value) is logged as a warning,
+// described in `dropped` (if given) and left out: its schedule then starts now, without
+// catch-up, and the next save replaces it. Fails only when the store cannot be read.
+Result<policy::SchedulerState> LoadState(Db& db, std::vector<std::string>* dropped = nullptr);
 
 // Writes every entry of `state` in one synced batch.
 Status SaveState(Db& db, const policy::SchedulerState& state);

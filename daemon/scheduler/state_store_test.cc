@@ -57,12 +57,31 @@ TEST_F(StateStoreTest, RoundTripKeepsEntriesOfRemovedPolicies) {
   EXPECT_EQ(**raw, "2026-01-06T03:00:00Z");
 }
 
-TEST_F(StateStoreTest, MalformedValueIsCorruption) {
+// One malformed entry (a bad value, a key without a schedule part) must not stop the
+// daemon: it is dropped and reported, the others load, and its schedule starts now.
+TEST_F(StateStoreTest, MalformedEntriesAreDroppedNotFatal) {
   ASSERT_TRUE(db_->Put(Cf::kMeta, "policy/p/s", "yesterday").ok());
-  auto loaded = LoadState(*db_);
-  ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.status().code(), Code::kCorruption);
-  EXPECT_EQ(loaded.status().message(), "scheduler state 'policy/p/s' is malformed: 'yesterday'");
+  ASSERT_TRUE(db_->Put(Cf::kMeta, "policy/noschedule", "2026-01-05T03:00:00Z").ok());
+  ASSERT_TRUE(db_->Put(Cf::kMeta, "policy/q/t", "2026-01-05T03:00:00Z").ok());
+  std::vector<std::string> dropped;
+  auto loaded = LoadState(*db_, &dropped);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  ASSERT_EQ(loaded->last_slot.size(), 1u);
+  EXPECT_EQ((loaded->last_slot[{"q", "t"}]), At("2026-01-05T03:00:00Z"));
+  EXPECT_EQ(dropped, (std::vector<std::string>{
+                         "scheduler state 'policy/noschedule' is malformed: "
+                         "'2026-01-05T03:00:00Z'; dropped, its schedule starts now",
+                         "scheduler state 'policy/p/s' is malformed: 'yesterday'; dropped, its "
+                         "schedule starts now"}));
+  // The next save (the schedule seen again) replaces the bad value.
+  policy::SchedulerState s;
+  s.last_slot[{"p", "s"}] = At("2026-01-06T03:00:00Z");
+  ASSERT_TRUE(SaveState(*db_, s).ok());
+  dropped.clear();
+  loaded = LoadState(*db_, &dropped);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ((loaded->last_slot[{"p", "s"}]), At("2026-01-06T03:00:00Z"));
+  EXPECT_EQ(dropped.size(), 1u);
 }
 
 }  // namespace

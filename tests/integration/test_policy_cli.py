@@ -8,8 +8,8 @@ import subprocess
 import tempfile
 
 from harness import CTL, Daemon, stop_then_remove
-from test_policy_common import (START, by_policy, create_volume, policy_daemon, policy_yaml,
-                                set_time, snapshots, write_policies)
+from test_policy_common import (START, busctl, by_policy, create_volume, policy_daemon,
+                                policy_yaml, set_time, snapshots, write_policies)
 
 GOOD = policy_yaml("db-nightly")
 ISSUE_EXAMPLE = """name: db-nightly
@@ -238,3 +238,35 @@ def test_default_control_socket_is_the_daemons_without_xdg_runtime_dir():
         assert "/tmp/blocksnap-65534/control.sock" in p.stdout
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+TWO_SCHEDULES = """name: db
+target:
+  tags: {backup: nightly}
+schedules:
+  - name: daily
+    create: {every: 24h, times: ["03:00"]}
+    retain: {count: 7}
+  - name: monthly
+    create: {cron: "30 2 1 * *"}
+    retain: {count: 3}
+"""
+
+
+def test_policy_run_of_several_schedules_needs_one_named(daemon_factory, tmp_path):
+    # A manual run of all schedules merged would count in every schedule's retention (three
+    # runs deleted every monthly snapshot of `monthly {count 3}`): it is a usage error.
+    d = policy_daemon(daemon_factory, tmp_path, {"db.yaml": TWO_SCHEDULES})
+    create_volume(d, "db", backup="nightly")
+    message = "policy 'db' has 2 schedules; name the one to run (daily, monthly)"
+    p = d.ctl("policy", "run", "db", check=False)
+    assert (p.returncode, p.stdout, p.stderr) == (2, "", f"blocksnapctl: {message}\n")
+    p = busctl(d, "Manager", "RunPolicy", "ss", "db", "", check=False)
+    assert p.returncode != 0
+    assert message in p.stderr, p.stderr
+    assert snapshots(d) == []
+
+    run = d.ctl_json("policy", "run", "db", "--schedule", "monthly")
+    assert [(a["kind"], a["tags"]["blocksnap:schedule"]) for a in run] == [("create", "monthly")]
+    p = d.ctl("policy", "run", "db", "--schedule", "weekly", check=False)
+    assert (p.returncode, p.stderr) == (1, "blocksnapctl: policy 'db' has no schedule 'weekly'\n")

@@ -26,6 +26,7 @@ def test_selects_volumes_by_tag_and_tags_snapshots(daemon_factory, tmp_path):
     tags = snap["tags"]
     assert tags["blocksnap:policy"] == "db-nightly"
     assert tags["blocksnap:schedule"] == "nightly"
+    assert tags["blocksnap:slot"] == "2026-01-05T03:00:00Z"
     assert tags["kind"] == "nightly"
     assert tags["label"] == "db-nightly/db"
     assert tags["backup"] == "nightly" and tags["env"] == "prod"  # copy_tags
@@ -100,3 +101,23 @@ def test_disabled_policy_does_nothing(daemon_factory, tmp_path):
     assert p.returncode == 1
     assert p.stderr == "blocksnapctl: policy 'off' is disabled\n"
     assert snapshots(d) == []
+
+
+def test_forward_clock_jump_does_not_stop_the_schedule(daemon_factory, tmp_path):
+    # The clock reads 2031 at boot: the catch-up round runs and saves a 2031 slot. Once the
+    # clock is right again the schedule must resume at its next slot, not wait for 2031.
+    d = policy_daemon(daemon_factory, tmp_path, {"db.yaml": NIGHTLY})
+    create_volume(d, "db", backup="nightly")
+    wrong = set_time(d, "2031-01-05T04:00:00Z")
+    assert [(a["Kind"], a["Slot"]) for a in wrong] == [("create", "2031-01-05T03:00:00Z")]
+
+    assert set_time(d, "2026-01-06T02:00:00Z") == []
+    assert ("saved slot 2031-01-05T03:00:00Z is later than now (2026-01-06T02:00:00Z): the "
+            "clock was ahead or stepped back; resuming from 2026-01-05T03:00:00Z, next slot "
+            "2026-01-06T03:00:00Z") in d.log_text()
+    listed = d.ctl_json("policy", "list")
+    assert listed[0]["next_run"] == "2026-01-06T03:00:00Z"
+
+    resumed = set_time(d, "2026-01-06T03:00:00Z")
+    assert [(a["Kind"], a["Slot"], a["Error"]) for a in resumed] == [
+        ("create", "2026-01-06T03:00:00Z", "")]

@@ -78,5 +78,36 @@ TEST(Cron, ErrorsNameTheField) {
   EXPECT_TRUE(ParseCron("0 0 31 * *").ok());
 }
 
+// Vixie cron and cronie treat a day field that starts with '*' ("*/2") as unrestricted, so
+// the other day field alone decides (AND), not the OR of two restricted fields.
+TEST(Cron, StarStepDayFieldIsUnrestricted) {
+  auto c = ParseCron("0 0 */2 * mon");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(c->days_restricted);
+  EXPECT_TRUE(c->weekdays_restricted);
+  // 2024-04-01 is a Monday (odd day): fires. 2024-04-08: Monday, even day: does not.
+  EXPECT_TRUE(c->MatchesDay(year_month_day{year{2024}, April, day{1}}));
+  EXPECT_FALSE(c->MatchesDay(year_month_day{year{2024}, April, day{8}}));
+  // 2024-04-03 is an odd day but a Wednesday: does not.
+  EXPECT_FALSE(c->MatchesDay(year_month_day{year{2024}, April, day{3}}));
+  // "*/1" in the weekday field is unrestricted too: the day-of-month alone decides.
+  auto w = ParseCron("0 0 15 * */1");
+  ASSERT_TRUE(w.ok());
+  EXPECT_FALSE(w->weekdays_restricted);
+  EXPECT_TRUE(w->MatchesDay(year_month_day{year{2024}, April, day{15}}));
+  EXPECT_FALSE(w->MatchesDay(year_month_day{year{2024}, April, day{16}}));
+}
+
+// "7/2" starts at Sunday written as 7: Sunday, Tuesday, Thursday, Saturday. It used to
+// select nothing (the range 7..6) and was accepted although it could never fire.
+TEST(Cron, SundayAsSevenWithAStep) {
+  auto c = ParseCron("0 0 * * 7/2");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->weekdays.to_string(), "1010101");  // bits 6..0: sat, thu, tue, sun
+  EXPECT_TRUE(c->MatchesDay(year_month_day{year{2024}, March, day{31}}));  // Sunday
+  EXPECT_FALSE(c->MatchesDay(year_month_day{year{2024}, April, day{1}}));  // Monday
+  EXPECT_TRUE(c->MatchesDay(year_month_day{year{2024}, April, day{2}}));   // Tuesday
+}
+
 }  // namespace
 }  // namespace blocksnap::policy

@@ -76,13 +76,15 @@ TEST(Merge, MergedTags) {
                         {"made-by", "db/daily,weekly"},
                         {"stamp", "db1@2024-04-01T00:00:00Z"},
                         {"blocksnap:policy", "db"},
-                        {"blocksnap:schedule", "daily,weekly"}}));
+                        {"blocksnap:schedule", "daily,weekly"},
+                        {"blocksnap:slot", "2024-04-01T00:00:00Z"}}));
   // Only weekly due: no copy_tags.
   Tags weekly = SnapshotTags(p, {{1, T("2024-04-01T00:00:00Z")}}, vol, T("2024-04-01T00:00:00Z"));
   EXPECT_EQ(weekly, (Tags{{"kind", "weekly"},
                           {"stamp", "db1@2024-04-01T00:00:00Z"},
                           {"blocksnap:policy", "db"},
-                          {"blocksnap:schedule", "weekly"}}));
+                          {"blocksnap:schedule", "weekly"},
+                          {"blocksnap:slot", "2024-04-01T00:00:00Z"}}));
 }
 
 SnapshotInfo Snap(const std::string& id, const std::string& created, const std::string& scheds,
@@ -134,6 +136,73 @@ TEST(Merge, RetentionOnlyTouchesThisPolicysSnapshots) {
   auto dels = DecidePolicyRetention(p, snaps, T("2024-04-03T00:00:00Z"));
   ASSERT_EQ(dels.size(), 1u);
   EXPECT_EQ(dels[0].id, "a");
+}
+
+// Three coincident schedules: the distinct values in policy order ("a,b", never "a,b,a"),
+// and the first value alone when the whole list would pass 256 characters (not a partial
+// join of the first two).
+TEST(Merge, JoinedValuesAreDistinctAndWholeOrTheFirst) {
+  Policy p;
+  p.name = "db";
+  p.target_tags = {{"backup", "yes"}};
+  const std::string long_b(120, 'b'), long_c(120, 'c');
+  p.schedules.push_back(Sched("s1", "0 0 * * *", Count(1), {{"kind", "a"}, {"big", "x"}}));
+  p.schedules.push_back(Sched("s2", "0 0 * * *", Count(1), {{"kind", "b"}, {"big", long_b}}));
+  p.schedules.push_back(Sched("s3", "0 0 * * *", Count(1), {{"kind", "a"}, {"big", long_c}}));
+  VolumeInfo vol{"v1", "db1", {{"backup", "yes"}}};
+  const TimePoint at = T("2024-04-01T00:00:00Z");
+  Tags tags = SnapshotTags(p, {{0, at}, {1, at}, {2, at}}, vol, at);
+  EXPECT_EQ(tags.at("kind"), "a,b");
+  // "x," + 120 + "," + 120 = 243 fits; add a fourth and it would not.
+  EXPECT_EQ(tags.at("big"), "x," + long_b + "," + long_c);
+  p.schedules.push_back(Sched("s4", "0 0 * * *", Count(1), {{"big", std::string(20, 'd')}}));
+  tags = SnapshotTags(p, {{0, at}, {1, at}, {2, at}, {3, at}}, vol, at);
+  EXPECT_EQ(tags.at("big"), "x");
+  EXPECT_EQ(tags.at("blocksnap:schedule"), "s1,s2,s3,s4");
+}
+
+// Tiers and ages use the slot a snapshot was made for (blocksnap:slot), not its creation
+// time. Monday's 23:50 round was slow and completed on Tuesday at 00:02; Tuesday's 23:50
+// round completed at 23:58. By creation time both fall on Tuesday and daily tiers would
+// keep only one; by slot they are Monday's and Tuesday's and both stay.
+TEST(Merge, TiersUseTheSlotNotTheCreationTime) {
+  Policy p;
+  p.name = "db";
+  p.target_tags = {{"backup", "yes"}};
+  RetainRule daily;
+  daily.tiers = Tiers{};
+  daily.tiers->daily = 7;
+  p.schedules.push_back(Sched("nightly", "50 23 * * *", daily, {}));
+  auto snap = [](const std::string& id, const std::string& created, const std::string& slot,
+                 uint64_t seq) {
+    SnapshotInfo s{id,         "v1",
+                   T(created), {{"blocksnap:policy", "db"}, {"blocksnap:schedule", "nightly"}},
+                   false,      seq};
+    if (!slot.empty()) s.tags["blocksnap:slot"] = slot;
+    return s;
+  };
+  std::vector<SnapshotInfo> snaps = {
+      snap("mon", "2024-04-02T00:02:00Z", "2024-04-01T23:50:00Z", 1),
+      snap("tue", "2024-04-02T23:58:00Z", "2024-04-02T23:50:00Z", 2),
+  };
+  EXPECT_TRUE(DecidePolicyRetention(p, snaps, T("2024-04-02T23:58:00Z")).empty());
+  // Snapshots made before the tag existed fall back to their creation time.
+  snaps[0].tags.erase("blocksnap:slot");
+  snaps[1].tags.erase("blocksnap:slot");
+  auto dels = DecidePolicyRetention(p, snaps, T("2024-04-02T23:58:00Z"));
+  ASSERT_EQ(dels.size(), 1u);
+  EXPECT_EQ(dels[0].id, "mon");
+  // Ages too: a slot 3 days and 1 minute back is older than 3d even if the snapshot
+  // completed later.
+  RetainRule age;
+  age.age = days(3);
+  age.age_text = "3d";
+  p.schedules[0].retain = age;
+  snaps = {snap("old", "2024-04-02T00:02:00Z", "2024-04-01T23:50:00Z", 1),
+           snap("new", "2024-04-04T23:58:00Z", "2024-04-04T23:50:00Z", 2)};
+  dels = DecidePolicyRetention(p, snaps, T("2024-04-04T23:51:00Z"));
+  ASSERT_EQ(dels.size(), 1u);
+  EXPECT_EQ(dels[0].reason, "age 3d exceeded (3d old)");
 }
 
 }  // namespace

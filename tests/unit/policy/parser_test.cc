@@ -320,5 +320,16 @@ TEST(Parser, DuplicatePolicyNamesAcrossFiles) {
   EXPECT_EQ(set.errors[1].where.file, "c.yaml");
 }
 
+// A key with no value is reported at the key, not at the next line where yaml-cpp places
+// the missing value.
+TEST(Parser, NullValueIsReportedAtItsKey) {
+  EXPECT_EQ(Errors("name:\ntarget: {tags: {a: b}}\nschedules:\n"
+                   "  - {name: s, create: {every: 1h}, retain: {count: 1}}\n"),
+            Msgs{"p.yaml:1:1: 'name' must be a string"});
+  EXPECT_EQ(Errors(std::string(kHead) + "  - name: s\n    create:\n      every:\n"
+                                        "    retain: {count: 1}\n"),
+            Msgs{"p.yaml:6:7: 'every' must be a string"});
+}
+
 }  // namespace
 }  // namespace blocksnap::policy

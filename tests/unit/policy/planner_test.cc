@@ -85,7 +85,8 @@ TEST(Planner, PlansCreatesAndDeletes) {
                                {"owner", "ann"},
                                {"kind", "nightly"},
                                {"blocksnap:policy", "db-nightly"},
-                               {"blocksnap:schedule", "nightly"}}));
+                               {"blocksnap:schedule", "nightly"},
+                               {"blocksnap:slot", "2024-05-10T03:00:00Z"}}));
 }
 
 TEST(Planner, Deterministic) {
@@ -359,6 +360,86 @@ TEST(Planner, LockedSnapshotsSurviveThePlan) {
   in.snapshots[0].locked = true;  // old1
   in.days = 10;
   for (const Action& a : MakePlan(in).actions) EXPECT_NE(a.snapshot_id, "old1");
+}
+
+// The clock read 2031 at boot: the catch-up round saved a 2031 slot. After the clock is
+// corrected, waiting for a slot after 2031 would stop the schedule silently for years. The
+// saved slot is reset to the latest slot up to now (with a warning), so the schedule
+// resumes at its next slot and no slot up to now is repeated.
+TEST(Planner, ForwardClockJumpDoesNotStopTheSchedule) {
+  class Warned : public RecordingExecutor {
+   public:
+    using RecordingExecutor::RecordingExecutor;
+    void Warn(const std::string& m) override { warnings.push_back(m); }
+    std::vector<std::string> warnings;
+  };
+  PlanInput in = Input();
+  Warned exec(in.snapshots);
+  SchedulerState state = in.state;  // last slot 2024-05-09T03:00
+  exec.now = T("2031-01-01T12:00:00Z");
+  auto wrong = Tick(in.policies, state, in.volumes, exec, exec.now);
+  ASSERT_FALSE(wrong.empty());
+  EXPECT_EQ(S(wrong[0].slot), "2031-01-01T03:00:00Z");
+  EXPECT_EQ(S(state.last_slot[{"db-nightly", "nightly"}]), "2031-01-01T03:00:00Z");
+  EXPECT_TRUE(exec.warnings.empty());
+
+  // NTP corrects the clock: the next tick resets the slot and warns; nothing is due now.
+  exec.now = T("2024-05-09T12:00:00Z");
+  EXPECT_TRUE(Tick(in.policies, state, in.volumes, exec, exec.now).empty());
+  EXPECT_EQ(S(state.last_slot[{"db-nightly", "nightly"}]), "2024-05-09T03:00:00Z");
+  ASSERT_EQ(exec.warnings.size(), 1u);
+  EXPECT_EQ(exec.warnings[0],
+            "policy db-nightly schedule nightly: saved slot 2031-01-01T03:00:00Z is later than "
+            "now (2024-05-09T12:00:00Z): the clock was ahead or stepped back; resuming from "
+            "2024-05-09T03:00:00Z, next slot 2024-05-10T03:00:00Z");
+  EXPECT_EQ(NextWake(in.policies, exec.now), T("2024-05-10T03:00:00Z"));
+  exec.now = T("2024-05-10T03:00:00Z");
+  auto resumed = Tick(in.policies, state, in.volumes, exec, exec.now);
+  ASSERT_FALSE(resumed.empty());
+  EXPECT_EQ(resumed[0].kind, Action::Kind::kCreate);
+  EXPECT_EQ(S(resumed[0].slot), "2024-05-10T03:00:00Z");
+  EXPECT_EQ(exec.warnings.size(), 1u);
+}
+
+// A small step back right after a slot ran: the saved slot is the next slot anyway, so it
+// is kept (not repeated) and nothing is reset or reported.
+TEST(Planner, SmallStepBackDoesNotRepeatTheSlot) {
+  PlanInput in = Input();
+  RecordingExecutor exec(in.snapshots);
+  SchedulerState state = in.state;
+  exec.now = T("2024-05-10T03:00:00Z");
+  ASSERT_FALSE(Tick(in.policies, state, in.volumes, exec, exec.now).empty());
+  std::vector<std::string> warnings;
+  EXPECT_TRUE(Step(in.policies, state, in.volumes, T("2024-05-10T02:59:58Z"), &warnings).empty());
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(S(state.last_slot[{"db-nightly", "nightly"}]), "2024-05-10T03:00:00Z");
+  EXPECT_TRUE(Step(in.policies, state, in.volumes, T("2024-05-10T03:00:00Z")).empty());
+  EXPECT_EQ(Step(in.policies, state, in.volumes, T("2024-05-11T03:00:00Z")).size(), 2u);
+}
+
+// `policy run` without a schedule on a policy with several: refused, naming them, acting on
+// nothing. Three merged manual runs used to count against every schedule and, with
+// `monthly {count 3}`, deleted all monthly snapshots. With one schedule, it runs that one.
+TEST(Planner, RunNowNeedsAScheduleWhenThePolicyHasSeveral) {
+  PlanInput in = Input();
+  in.policies = Policies(R"(name: db-nightly
+target: {tags: {backup: nightly}}
+schedules:
+  - {name: daily, create: {every: 24h}, retain: {count: 7}}
+  - {name: monthly, create: {cron: "30 2 1 * *"}, retain: {count: 3}}
+)");
+  RecordingExecutor exec(in.snapshots);
+  exec.now = T("2024-05-09T13:00:00Z");
+  auto refused = RunNow(in.policies[0], "", in.volumes, exec, exec.now);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message,
+            "policy 'db-nightly' has 2 schedules; name the one to run (daily, monthly)");
+  EXPECT_EQ(exec.Snapshots("v1").size(), in.snapshots.size());
+  auto monthly = RunNow(in.policies[0], "monthly", in.volumes, exec, exec.now);
+  ASSERT_TRUE(monthly.ok());
+  EXPECT_EQ((*monthly)[0].tags.at("blocksnap:schedule"), "monthly");
+  EXPECT_EQ(ChooseRunSchedule(Policies(kNightly)[0], "").value(), 0u);
+  EXPECT_EQ(ChooseRunSchedule(in.policies[0], "monthly").value(), 1u);
 }
 
 }  // namespace

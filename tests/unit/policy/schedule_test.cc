@@ -180,5 +180,16 @@ TEST(Schedule, CatchUpAfterDowntimeIsOneSlot) {
             "2024-02-01T12:34:00Z");
 }
 
+// Cron day fields that start with '*' and Sunday written as 7 with a step: each schedule
+// fires when it says (they used to fire on every Monday, and never, respectively).
+TEST(Schedule, CronStarStepDaysAndSundayAsSevenStep) {
+  // Mondays on odd days of the month only. 2024-04-01 Mon (odd), 04-08 (even), 04-15 (odd).
+  EXPECT_EQ(Next(Cron("0 0 */2 * mon"), "2024-03-31T12:00:00Z"), "2024-04-01T00:00:00Z");
+  EXPECT_EQ(Next(Cron("0 0 */2 * mon"), "2024-04-01T00:00:00Z"), "2024-04-15T00:00:00Z");
+  // Sunday, Tuesday, Thursday, Saturday. 2024-03-31 is a Sunday.
+  EXPECT_EQ(Next(Cron("0 0 * * 7/2"), "2024-03-30T12:00:00Z"), "2024-03-31T00:00:00Z");
+  EXPECT_EQ(Next(Cron("0 0 * * 7/2"), "2024-03-31T00:00:00Z"), "2024-04-02T00:00:00Z");
+}
+
 }  // namespace
 }  // namespace blocksnap::policy
