@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <set>
+#include <string>
 
 #include "store/block_map.h"
 #include "store/chunk_store.h"
@@ -23,6 +24,10 @@ struct LiveVersions {
   // not end an older entry's interval (the snapshot may yet fail and vanish).
   std::set<uint64_t> pending;
   bool head = true;  // the live volume exists
+  // Non-empty (the record's key and error) when a snapshot record that may be this
+  // volume's could not be read: its version is unknown, so no entry may be dropped
+  // (SnapshotManager::Collect skips the volume).
+  std::string unknown;
 };
 
 struct GcResult {

@@ -15,6 +15,9 @@ namespace blocksnap {
 namespace {
 
 constexpr size_t kBatchChunks = 16;
+// After an error that is not a chunk's own (ENOSPC, EIO of the file), the background fill
+// waits, doubling from kRetryMin to kRetryMax, and tries again.
+constexpr std::chrono::seconds kRetryMin{1}, kRetryMax{60};
 
 std::string WordKey(uint64_t volume_id, uint64_t word) {
   std::string k = HydrateKey(volume_id) + "/";
@@ -112,15 +115,33 @@ Result<std::unique_ptr<AtomicBitmap>> Hydration::LoadNotLocal(Db& db, BlockMap& 
   return missing;
 }
 
+namespace {
+
+void StageDeleteLocalBits(Db& db, rocksdb::WriteBatch& b, uint64_t volume_id, Status* st) {
+  *st = db.ScanPrefix(Cf::kMeta, HydrateKey(volume_id) + "/",
+                      [&](std::string_view k, std::string_view) {
+                        b.Delete(db.cf(Cf::kMeta), rocksdb::Slice(k.data(), k.size()));
+                        return true;
+                      });
+}
+
+}  // namespace
+
 Status Hydration::DeleteState(Db& db, uint64_t volume_id) {
   rocksdb::WriteBatch b;
-  const std::string key = HydrateKey(volume_id);
-  BS_RETURN_IF_ERROR(db.ScanPrefix(Cf::kMeta, key + "/", [&](std::string_view k, std::string_view) {
-    b.Delete(db.cf(Cf::kMeta), rocksdb::Slice(k.data(), k.size()));
-    return true;
-  }));
-  b.Delete(db.cf(Cf::kMeta), key);
+  Status st;
+  StageDeleteLocalBits(db, b, volume_id, &st);
+  BS_RETURN_IF_ERROR(st);
+  b.Delete(db.cf(Cf::kMeta), HydrateKey(volume_id));
   return db.Write(b);
+}
+
+Status Hydration::DeleteLocalBits(Db& db, uint64_t volume_id) {
+  rocksdb::WriteBatch b;
+  Status st;
+  StageDeleteLocalBits(db, b, volume_id, &st);
+  BS_RETURN_IF_ERROR(st);
+  return b.Count() ? db.Write(b) : Status::Ok();
 }
 
 Status Hydration::FillLocked(const std::vector<uint64_t>& chunks) {
@@ -176,7 +197,17 @@ int Hydration::Fill(uint64_t first, uint64_t last) noexcept {
   Status st = FillLocked(chunks);
   if (!st.ok()) {
     spdlog::error("volume {}: {}", volume_->name(), st.message());
-    return -EIO;
+    // ENOSPC when the fill could not be written (a full disk), as a write to a full file
+    // system would fail; EIO for a damaged or missing chunk and anything else.
+    return -RequestErrno(st);
+  }
+  if (paused_.load(std::memory_order_relaxed)) {
+    // The background fill waits after an error; this one worked, so it need not wait.
+    {
+      std::lock_guard lock(stop_mu_);
+      wake_ = true;
+    }
+    stop_cv_.notify_all();
   }
   return 0;
 }
@@ -202,7 +233,8 @@ void Hydration::Run() {
   uint64_t copied = 0;  // bytes this run, for the rate
   auto last_report = Clock::now();
   uint64_t next = 0;
-  uint64_t unreadable = 0;  // chunks the store could not give back, skipped
+  uint64_t unreadable = 0;   // chunks the store could not give back, skipped
+  auto backoff = kRetryMin;  // the wait before the next try after an error
   for (;;) {
     {
       std::unique_lock lock(stop_mu_);
@@ -222,6 +254,7 @@ void Hydration::Run() {
       }
     }
     std::vector<uint64_t> batch;
+    Status failed;  // an error that is not the chunk's own: the batch is tried again later
     {
       std::lock_guard lock(fill_mu_);
       for (; next < local_.size() && batch.size() < kBatchChunks; ++next)
@@ -229,20 +262,37 @@ void Hydration::Run() {
       if (!batch.empty() && !FillLocked(batch).ok()) {
         // Again one by one: a chunk the store cannot give back (damaged or missing) is
         // skipped and stays not local, so its reads keep failing with EIO rather than
-        // reading a hole; the others go on. Any other error (the volume's file system)
-        // stops hydration until the next start.
+        // reading a hole; the others go on. Any other error (a full disk, the volume's file
+        // system, the database) pauses hydration at that chunk (below).
         for (uint64_t c : batch) {
           if (local_.Test(c)) continue;
           Status st = FillLocked({c});
           if (st.ok()) continue;
           if (st.code() != Code::kCorruption && st.code() != Code::kNotFound) {
-            spdlog::error("volume {}: hydration stopped: {}", volume_->name(), st.message());
-            return;  // resumes at the next start; reads still fill on demand
+            failed = st;
+            next = c;
+            break;
           }
           spdlog::error("volume {}: {}; skipping it", volume_->name(), st.message());
           ++unreadable;
         }
       }
+    }
+    if (!failed.ok()) {
+      // Transient or not, waiting costs nothing: reads and writes still fill on demand, and
+      // one that succeeds ends the wait (Fill). Logged once per pause, not per try.
+      if (!paused_.exchange(true))
+        spdlog::error("volume {}: hydration paused: {}; retrying every {}-{} s", volume_->name(),
+                      failed.message(), kRetryMin.count(), kRetryMax.count());
+      std::unique_lock lock(stop_mu_);
+      if (stop_cv_.wait_for(lock, backoff, [this] { return stop_ || wake_; }) && stop_) return;
+      wake_ = false;
+      backoff = std::min(backoff * 2, kRetryMax);
+      continue;
+    }
+    if (paused_.exchange(false)) {
+      spdlog::info("volume {}: hydration resumed", volume_->name());
+      backoff = kRetryMin;
     }
     for (uint64_t c : batch) copied += ChunkBytes(c);
     if (next >= local_.size() && unreadable) {

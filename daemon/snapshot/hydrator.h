@@ -4,7 +4,9 @@
 // `local` has one bit per chunk: set = the file holds the chunk's bytes (it was filled, or
 // it never had data in the origin). A read or write of a chunk that is not local waits for
 // Fill() (RestoreHook, off the io loop); the background thread fills the rest in order at
-// the configured rate and reports progress. Filled bits are durable (meta keys
+// the configured rate and reports progress. An error that is not a chunk's own (a full
+// disk, EIO of the file) pauses the background fill, which tries again after 1 s, 2 s, … up
+// to every 60 s, or as soon as an on-demand fill succeeds. Filled bits are durable (meta keys
 // hydrate/<vol>/…, synced) before a fill returns, so a client write issued after it is never
 // overwritten by a fill after a restart.
 #pragma once
@@ -60,7 +62,8 @@ class Hydration {
   bool AllLocal(uint64_t first_chunk, uint64_t last_chunk) const {
     return local_.TestAll(first_chunk, last_chunk);
   }
-  // Fills every chunk of [first, last] that is not local: 0 or -errno. Blocking.
+  // Fills every chunk of [first, last] that is not local: 0, -ENOSPC when the fill cannot be
+  // written for lack of space, or -EIO (a damaged chunk, any other failure). Blocking.
   int Fill(uint64_t first_chunk, uint64_t last_chunk) noexcept;
 
   uint64_t hydrated_bytes() const { return hydrated_.load(std::memory_order_relaxed); }
@@ -70,6 +73,9 @@ class Hydration {
 
   // Deletes every hydrate/<vol> key (hydration complete, or the volume deleted).
   static Status DeleteState(Db& db, uint64_t volume_id);
+  // Deletes the local bits only, keeping the base version: every chunk with data at the
+  // base is filled again (the image was recreated empty, so what was filled is gone).
+  static Status DeleteLocalBits(Db& db, uint64_t volume_id);
   // From the persisted state alone (no Hydration needed): the chunks of a volume that is
   // still hydrating whose bytes are not in its file yet (data at the base version, no local
   // bit); nullptr when the volume is not hydrating. Such a chunk was never written (a write
@@ -95,8 +101,10 @@ class Hydration {
 
   std::mutex fill_mu_;  // one fill at a time per volume: a chunk is never filled twice
   std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
+  std::condition_variable stop_cv_;  // also wakes the background fill paused by an error
   bool stop_ = false;
+  bool wake_ = false;                // guarded by stop_mu_: a fill succeeded during a pause
+  std::atomic<bool> paused_{false};  // the background fill waits after an error
   std::mutex join_mu_;  // Stop() may be called by two threads at once (shutdown and reaping)
   std::thread thread_;
 };

@@ -48,12 +48,15 @@ void RestoreManager::VolumeDeleted(uint64_t volume_id) {
     // Completed just before: its Reap is on the pool (and never waits for us).
     reaped_cv_.wait(lock, [&] { return !reaping_.contains(volume_id); });
   }
-  if (!h) return;
-  // Outside mu_: its progress callback takes mu_. Its thread sees the volume gone and
-  // ends after at most the fill batch in progress.
-  h->Stop();
-  h.reset();
-  // The thread, stopped first, may not have dropped the state itself.
+  if (h) {
+    // Outside mu_: its progress callback takes mu_. Its thread sees the volume gone and
+    // ends after at most the fill batch in progress.
+    h->Stop();
+    h.reset();
+  }
+  // Also without a hydration: the thread, stopped first, may not have dropped the state
+  // itself, and a restore undone before its hydration started (a failed create) left its
+  // base key.
   if (Status st = Hydration::DeleteState(db_, volume_id); !st.ok())
     spdlog::warn("volume {}: dropping the hydration state of the deleted volume: {}",
                  FormatVolumeId(volume_id), st.message());
@@ -201,6 +204,12 @@ Status RestoreManager::Resume() {
         std::errc())
       return Corruption(HydrateKey(rec.id) + ": not a version number");
     BS_ASSIGN_OR_RETURN(auto vol, volumes_.Find(rec.IdString()));
+    if (vol->image_recreated()) {
+      // The chunks filled before are gone with the old file: every base chunk is filled again.
+      spdlog::warn("volume {}: its image was recreated; hydrating it again from {}", rec.name,
+                   rec.origin_snapshot);
+      BS_RETURN_IF_ERROR(Hydration::DeleteLocalBits(db_, rec.id));
+    }
     auto h = MakeHydration(vol, base, rec.fast_restore);
     BS_RETURN_IF_ERROR(snapshots_.block_map().ForEachEntry(
         rec.id, [&](uint64_t c, uint64_t v, const MapValue& val) {

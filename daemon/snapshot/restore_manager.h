@@ -71,7 +71,7 @@ class RestoreManager {
   SnapshotManager& snapshots_;
   const uint64_t rate_;
   std::mutex mu_;
-  // Hydrations not complete: running, or stopped by an error (resumed at the next start).
+  // Hydrations not complete: running, or paused by an error (Hydration retries it).
   // Erased when complete (to reaping_) or when the volume is deleted.
   std::map<uint64_t, std::shared_ptr<Hydration>> active_;
   std::map<uint64_t, std::shared_ptr<RestoreHook>> hooks_;  // hydrating volumes only

@@ -152,7 +152,10 @@ Result<VerifyReport> VerifySnapshot(BlockMap& map, ChunkStore& store, const Snap
         if (v.zero) return Status::Ok();
         report.chunks_checked++;
         Status st = store.Get(v.hash, &buf);
-        if (st.code() == Code::kCorruption || st.code() == Code::kNotFound) {
+        // An unreadable chunk (its pack file missing or damaged: IOError) is as bad as a
+        // corrupt one, and says nothing of the others: each is listed, and verify goes on.
+        if (st.code() == Code::kCorruption || st.code() == Code::kNotFound ||
+            st.code() == Code::kIOError) {
           report.bad.push_back({c, HashHex(v.hash), st.message()});
           return Status::Ok();
         }

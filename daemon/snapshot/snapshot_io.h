@@ -48,7 +48,8 @@ struct VerifyReport {
   std::vector<BadChunk> bad;
   bool ok() const { return bad.empty(); }
 };
-// Re-reads and re-hashes every stored chunk the snapshot references. Bad chunks are listed in
+// Re-reads and re-hashes every stored chunk the snapshot references. Bad chunks (corrupt,
+// missing, or unreadable: an I/O error such as a pack file gone) are listed in
 // the report; the Status is an error only when the check itself could not run.
 Result<VerifyReport> VerifySnapshot(BlockMap& map, ChunkStore& store, const SnapshotRecord& snap);
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "snapshot/hydrator.h"
@@ -18,16 +20,46 @@ std::string VolumeKey(uint64_t id) {
   return "vol/" + FormatVolumeId(id);
 }
 
-// Scans every snapshot record; undecodable ones are logged and skipped, never fatal.
-Result<std::vector<SnapshotRecord>> ScanRecords(Db& db) {
+// Snapshot records that could not be decoded: whose versions nobody knows.
+struct Unreadable {
+  std::set<uint64_t> volumes;   // of the records whose volume_id could still be read
+  bool unknown_volume = false;  // a record without even that: any volume's
+  std::string key;              // the first one's, for the log
+  bool Covers(uint64_t volume_id) const { return unknown_volume || volumes.contains(volume_id); }
+};
+
+// The volume a damaged record names, if its JSON still says.
+std::optional<uint64_t> VolumeOfDamaged(std::string_view v) {
+  nlohmann::json j = nlohmann::json::parse(v, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto it = j.find("volume_id");
+  if (it == j.end() || !it->is_string()) return std::nullopt;
+  auto id = ParseVolumeId(it->get<std::string>());
+  if (!id.ok()) return std::nullopt;
+  return *id;
+}
+
+// Scans every snapshot record; undecodable ones are skipped, never fatal (the others are
+// listed and served): logged, or noted in *bad when given.
+Result<std::vector<SnapshotRecord>> ScanRecords(Db& db, Unreadable* bad = nullptr) {
   std::vector<SnapshotRecord> out;
   BS_RETURN_IF_ERROR(
       db.ScanPrefix(Cf::kMeta, kSnapKeyPrefix, [&](std::string_view key, std::string_view v) {
         auto r = DecodeSnapshotRecord(v);
-        if (!r.ok())
-          spdlog::error("{}: {}, ignoring", key, r.status().message());
-        else
+        if (r.ok()) {
           out.push_back(std::move(r).value());
+          return true;
+        }
+        if (!bad) {
+          spdlog::error("{}: {}, ignoring", key, r.status().message());
+          return true;
+        }
+        if (bad->key.empty()) bad->key = std::string(key) + " (" + r.status().message() + ")";
+        if (auto vol = VolumeOfDamaged(v)) {
+          bad->volumes.insert(*vol);
+        } else {
+          bad->unknown_volume = true;
+        }
         return true;
       }));
   return out;
@@ -118,7 +150,9 @@ Status SnapshotManager::DeleteOrphanDirtyState() {
 
 Result<LiveVersions> SnapshotManager::Live(uint64_t volume_id) const {
   LiveVersions live;
-  BS_ASSIGN_OR_RETURN(auto records, ScanRecords(db_));
+  Unreadable bad;
+  BS_ASSIGN_OR_RETURN(auto records, ScanRecords(db_, &bad));
+  if (bad.Covers(volume_id)) live.unknown = bad.key;
   for (auto& r : records) {
     if (r.volume_id != volume_id || r.state == kSnapError) continue;
     live.versions.insert(r.version);
@@ -131,6 +165,17 @@ Result<LiveVersions> SnapshotManager::Live(uint64_t volume_id) const {
 
 Result<GcResult> SnapshotManager::Collect(uint64_t volume_id, uint64_t chunk_size) {
   BS_ASSIGN_OR_RETURN(LiveVersions live, Live(volume_id));
+  if (!live.unknown.empty()) {
+    // A damaged record's version may be one that reads entries no other version does:
+    // collecting without it would release its chunks for good. Nothing is collected until
+    // the record is repaired or deleted; garbage only costs space.
+    if (gc_skipped_.insert(volume_id).second)
+      spdlog::error(
+          "volume {}: snapshot record {} cannot be read and may be this volume's; no garbage "
+          "of this volume is collected until it is repaired or removed",
+          FormatVolumeId(volume_id), live.unknown);
+    return GcResult{};
+  }
   BS_ASSIGN_OR_RETURN(GcResult r, CollectGarbage(map_, *store_, volume_id, chunk_size, live));
   if (r.dropped_entries)
     spdlog::debug("volume {}: dropped {} block map entries, freed {} chunks ({} bytes)",

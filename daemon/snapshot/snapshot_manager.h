@@ -183,6 +183,8 @@ class SnapshotManager {
   std::vector<Listener*> listeners_;
   mutable std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<VolumeTracking>> volumes_;
+  // Volumes whose GC was skipped for a damaged record, so far (logged once each). Under mu_.
+  std::set<uint64_t> gc_skipped_;
 
   // Snapshots deleted since the start (Deleted()). Its own lock: readers of exports must
   // never wait for mu_, which a snapshot instant or a GC holds for long.

@@ -302,6 +302,9 @@ Status RocksChunkStore::Rewrite(uint64_t pack) {
   for (uint64_t p : dead)
     if (Status st = DeletePackFile(db_, p); !st.ok())
       spdlog::warn("store: {}; the next start deletes it", st.message());
+  // The new pack is sparse itself when chunks died while they were copied: rewrite it too
+  // (it holds only chunks live at the commit above, so its own rewrite ends the chain).
+  for (uint64_t p : sparse) RewriteLater(p);
   return Status::Ok();
 }
 

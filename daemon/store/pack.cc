@@ -286,7 +286,9 @@ Status RecoverPacks(Db& db) {
         return failed.ok();
       }));
   BS_RETURN_IF_ERROR(failed);
-  std::vector<uint64_t> dead, sparse;  // sparse packs wait for the next commit touching them
+  // Sparse packs are left to the chunk store, whose pack GC starts with every pack whose
+  // record says it is sparse (SparsePacks); dead ones go below (no record, no live chunk).
+  std::vector<uint64_t> dead, sparse;
   BS_RETURN_IF_ERROR(ledger.Stage(b, &dead, &sparse));
   if (b.Count() > 0) BS_RETURN_IF_ERROR(db.Write(b, /*sync=*/true));
 

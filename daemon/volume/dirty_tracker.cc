@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "volume/dirty_state.h"
+#include "volume/volume.h"
 
 namespace blocksnap {
 
@@ -127,6 +128,9 @@ void DirtyTracker::CommitterLoop() {
     // generation's: a harmless superset there, since no write of these chunks was issued.
     // The current generation has its own bitmaps and must request them anew.
     const bool moved_on = gen != generation_;
+    // A waiter whose chunks are not durable after this commit had them in this commit or
+    // in an earlier one that failed: it gets that failure's errno (ENOSPC on a full disk).
+    if (!st.ok()) failed_errno_ = RequestErrno(st);
     if (!moved_on) {
       for (uint64_t c : spare_) {
         if (st.ok())
@@ -144,7 +148,7 @@ void DirtyTracker::CommitterLoop() {
       if (moved_on)
         ww.result = kWriteRetry;
       else
-        ww.result = durable()->TestAll(ww.first, ww.last) ? 0 : -EIO;
+        ww.result = durable()->TestAll(ww.first, ww.last) ? 0 : -failed_errno_;
     }
     lock.unlock();
     idle_cv_.notify_all();  // StageCompleted waits for the commit of its generation

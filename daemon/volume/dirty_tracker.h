@@ -12,6 +12,7 @@
 // vectors whose capacity is reused, so steady state allocates nothing per request.
 #pragma once
 
+#include <cerrno>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -65,7 +66,8 @@ class DirtyTracker {
   const std::string& rescan_reason() const { return rescan_reason_; }
 
   // Makes chunks [first, last] durably dirty. Returns kWriteReady when they already are,
-  // kWriteDeferred when `waiter` will be called once they are (or their commit failed), or
+  // kWriteDeferred when `waiter` will be called once they are (or with -ENOSPC / -EIO when
+  // their commit failed: the disk is full / anything else), or
   // -ECANCELED when the tracker is shutting down. noexcept: safe on an io_uring loop.
   int MarkDirty(uint64_t first, uint64_t last, WriteWaiter* waiter) noexcept {
     if (durable()->TestAll(first, last)) return kWriteReady;
@@ -148,6 +150,7 @@ class DirtyTracker {
   bool committing_ = false;
   uint64_t committing_gen_ = 0;  // the generation the commit in flight writes
   bool hold_ = false;            // HoldWaiters(true): no write waits
+  int failed_errno_ = EIO;       // of the last commit that failed (RequestErrno)
   std::atomic<uint64_t> commits_{0};
   bool stop_ = false;
   uint64_t generation_ = 1;

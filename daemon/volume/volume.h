@@ -6,14 +6,23 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <mutex>
 #include <string>
 
+#include "util/status.h"
 #include "util/unique_fd.h"
 #include "volume/volume_record.h"
 
 namespace blocksnap {
+
+// The errno a client's request gets when the control-plane step it waited for failed: ENOSPC
+// when the disk (or quota) is full, so that a full disk fails a write with ENOSPC as a full
+// file system would; EIO for anything else. Returned negated on the I/O path.
+inline int RequestErrno(const Status& st) {
+  return st.code() == Code::kNoSpace ? ENOSPC : EIO;
+}
 
 class Volume {
  public:

@@ -20,6 +20,13 @@ Result<UniqueFd> OpenImage(const std::string& path, int extra_flags) {
   return fd;
 }
 
+Status SyncDir(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return FromErrno(errno, "opening " + dir);
+  if (::fsync(fd.get()) != 0) return FromErrno(errno, "syncing " + dir);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<VolumeManager>> VolumeManager::Open(Db& db, const std::string& data_dir) {
@@ -154,16 +161,25 @@ Result<std::shared_ptr<Volume>> VolumeManager::MakeVolume(const CreateVolumeRequ
     ::unlink(path.c_str());
     return st;
   }
+  // The file's name is durable before the record that names it: otherwise a crash could
+  // keep the record and lose the file, and the next start would recreate it empty.
+  if (Status st = SyncDir(volumes_dir_); !st.ok()) {
+    ::unlink(path.c_str());
+    return st;
+  }
   if (Status st = db_.Put(Cf::kMeta, r.Key(), EncodeVolumeRecord(r)); !st.ok()) {
     ::unlink(path.c_str());
     return st;
   }
   auto volume = std::make_shared<Volume>(r, std::move(fd), path);
   bool created = false;  // the lifecycle observer knows the volume
+  // Record first, then the observer, then the file, as Delete does: the observer collects
+  // the volume's block map entries (a restore's base), which it keeps while a record says
+  // the volume exists.
   auto undo = [&](Status why) {
-    if (created) lifecycle->VolumeDeleted(r.id);
     if (Status st = db_.Delete(Cf::kMeta, r.Key()); !st.ok())
       spdlog::warn("undoing the create of {}: {}, ignoring", r.name, st.message());
+    if (created) lifecycle->VolumeDeleted(r.id);
     ::unlink(path.c_str());
     return why;
   };

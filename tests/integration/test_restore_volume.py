@@ -220,3 +220,25 @@ def test_deleting_a_hydrated_restore_releases_its_image(daemon_factory, tmp_path
     assert open_fds_to(d.pid, img)  # served: the volume holds its image open
     d.ctl("volume", "delete", "r")
     assert open_fds_to(d.pid, img) == []
+
+
+def test_recreated_image_of_a_hydrating_restore_is_filled_again(daemon_factory, tmp_path):
+    """The image of a restore still hydrating is deleted by hand while the daemon is down:
+    the next start recreates it empty and fills every chunk again, also those filled before
+    (their local bits went with the old file), so the volume reads the snapshot, not zeros."""
+    d = restore_daemon(daemon_factory, tmp_path, rate="64K")
+    image = seeded(d)
+    s1 = create_snapshot(d, "vol")
+    rid = d.ctl("volume", "create", "r", "--from-snapshot", s1).stdout.strip()
+    h = connect(d, "r")
+    for c in (4, 10, 30):  # filled on demand, far ahead of the slow background fill
+        assert h.pread(CHUNK, c * CHUNK) == image[c * CHUNK:(c + 1) * CHUNK]
+    h.shutdown()
+    v = show(d, "r")
+    assert v["hydrated_bytes"] < v["hydrate_total_bytes"]
+    assert d.stop() == 0
+    os.unlink(d.data_dir / "volumes" / f"{rid}.img")
+    d.start()
+    assert "image was recreated" in d.log_text()
+    got = read_export(d, "r", SIZE)
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(image).hexdigest()
