@@ -12,6 +12,7 @@
 
 #include "store/big_endian.h"
 #include "store/pack.h"
+#include "store/rocks_logger.h"
 
 namespace blocksnap {
 namespace {
@@ -77,6 +78,8 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   const rlim_t fds = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 ? nofile.rlim_cur : 1024;
   db_opts.max_open_files = static_cast<int>(std::clamp<rlim_t>(fds / 2, 256, 32768));
   db_opts.max_manifest_file_size = 64 << 20;
+  // Not the LOG file in the data dir: on a full disk it would abort the daemon (rocks_logger.h).
+  db_opts.info_log = std::make_shared<RocksLogger>();
 
   auto cache = rocksdb::NewLRUCache(64 << 20);
   auto table_opts = [&](bool bloom) {
@@ -180,22 +183,35 @@ Result<std::optional<std::string>> Db::Get(Cf which, std::string_view key) {
 Status Db::Put(Cf which, std::string_view key, std::string_view value, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  return FromRocks(db_->Put(wo, cf(which), rocksdb::Slice(key.data(), key.size()),
-                            rocksdb::Slice(value.data(), value.size())),
+  return FromRocks(Track(db_->Put(wo, cf(which), rocksdb::Slice(key.data(), key.size()),
+                                  rocksdb::Slice(value.data(), value.size()))),
                    "writing " + std::string(key));
 }
 
 Status Db::Delete(Cf which, std::string_view key, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  return FromRocks(db_->Delete(wo, cf(which), rocksdb::Slice(key.data(), key.size())),
+  return FromRocks(Track(db_->Delete(wo, cf(which), rocksdb::Slice(key.data(), key.size()))),
                    "deleting " + std::string(key));
+}
+
+rocksdb::Status Db::Track(rocksdb::Status s) {
+  if (s.IsIOError()) write_failed_.store(true, std::memory_order_relaxed);
+  return s;
+}
+
+Status Db::CheckIngestAllowed() {
+  if (!write_failed_.load(std::memory_order_relaxed)) return Status::Ok();
+  return IOError(
+      "a write to the store failed since blocksnapd started (a full disk?); it takes writes "
+      "again once RocksDB has recovered, but storing snapshot data needs a restart of "
+      "blocksnapd");
 }
 
 Status Db::Write(rocksdb::WriteBatch& batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  return FromRocks(db_->Write(wo, &batch), "writing batch");
+  return FromRocks(Track(db_->Write(wo, &batch)), "writing batch");
 }
 
 Status Db::ScanPrefix(Cf which, std::string_view prefix,

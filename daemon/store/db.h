@@ -8,6 +8,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -71,6 +72,12 @@ class Db {
   // The distinct ids that keys of `which` start with (8 bytes big endian: the volume of the
   // map and dirty families), in order, one seek per id.
   Result<std::vector<uint64_t>> LeadingIds(Cf which);
+  // Whether a file may be ingested: not once a write failed with an I/O error (a failed WAL
+  // write on a full disk, say) in this process, even after RocksDB recovered by itself. Debian's
+  // RocksDB 7.8 aborts on an assertion (TableFileName: `number > 0`) when a file is ingested
+  // after such a recovery; refusing the ingest fails one snapshot commit cleanly instead.
+  // Writes go on; a restart of the daemon lifts it.
+  Status CheckIngestAllowed();
   // Atomically increments the 64-bit counter at meta key `name` and returns the new value.
   // Used for volume and snapshot ids; serialized internally.
   Result<uint64_t> NextId(std::string_view name);
@@ -85,6 +92,9 @@ class Db {
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, static_cast<int>(Cf::kCount_)> handles_{};
   std::mutex id_mu_;
+  // Notes a write that failed with an I/O error (CheckIngestAllowed).
+  rocksdb::Status Track(rocksdb::Status s);
+  std::atomic<bool> write_failed_{false};
 };
 
 }  // namespace blocksnap

@@ -108,6 +108,7 @@ void PackBuilder::Swap(PackBuilder& other) noexcept {
 }
 
 Status PackBuilder::Write(Db& db) {
+  BS_RETURN_IF_ERROR(db.CheckIngestAllowed());
   BS_ASSIGN_OR_RETURN(const uint64_t pack, db.NextId("pack"));
   const std::string file = db.ingest_dir() + "/pack-" + std::to_string(pack) + ".sst";
   std::error_code ec;
