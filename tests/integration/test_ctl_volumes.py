@@ -10,11 +10,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
 from conftest import CTL
+from harness import wait_until
 
 ID_RE = re.compile(r"^vol-[0-9a-f]{16}$")
 VOLUME_KEYS = {"id", "name", "size", "chunk_size", "tags", "state", "uri", "clients"}
@@ -326,18 +326,6 @@ def test_default_control_path_without_environment(tmp_path):
 
 
 # -- attached NBD clients -----------------------------------------------------------------
-
-def wait_until(condition, what, timeout=30):
-    """Bounded retry on a condition (the server registers a client just after the handshake
-    the client saw complete)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def test_clients_are_shown_and_delete_needs_force(daemon):
     import nbd  # Debian's python3-libnbd, in /usr/bin/python3

@@ -2,26 +2,14 @@
 client list counts them, a plain delete is refused while they are connected, and
 `volume delete --force` disconnects them as it does the volume's own clients."""
 import re
-import time
 
 import nbd
 import pytest
 
+from harness import wait_until
 from snapexp_helpers import create_snapshot, pattern, snap_daemon, write
 
 MiB = 1 << 20
-
-
-def wait_until(condition, what, timeout=30):
-    """Bounded retry on a condition (as in test_ctl_volumes.py: the server registers a client
-    just after the handshake that the client saw complete)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_snapshot_export_client_counts_and_is_disconnected_by_forced_delete(daemon_factory,

@@ -9,11 +9,11 @@ import hashlib
 import json
 import os
 import subprocess
-import time
 
 import nbd
 import pytest
 
+from harness import wait_until
 from test_snapshot_common import (CHUNK, KiB, MiB, connect, create_volume, dump_sha, snapshot,
                                   volume_sha, write)
 
@@ -74,17 +74,6 @@ def fill(path, leave=0):
     if leave:
         os.truncate(path, max(0, os.path.getsize(path) - leave))
     return path
-
-
-def poll(what, fn, timeout=60):
-    """Calls fn() until it returns something true (bounded); returns that."""
-    end = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def tmpfs_daemon(daemon_factory, size, extra_args=()):
@@ -167,7 +156,7 @@ def test_restore_on_a_full_disk_fails_with_enospc_then_completes(daemon_factory)
         d.ctl("volume", "delete", "v")  # its image's space; the snapshot keeps the data
         filler = fill(d.data_dir / "filler", leave=MiB)
         d.ctl("volume", "create", "r", "--from-snapshot", s["id"], "--hydrate")
-        poll("hydration to pause", lambda: "hydration paused" in d.log_text())
+        wait_until(lambda: "hydration paused" in d.log_text(), "hydration to pause", timeout=60)
         r = d.ctl_json("volume", "show", "r")
         assert r["state"] == "hydrating" and r["hydrated_bytes"] < r["hydrate_total_bytes"]
 
@@ -183,9 +172,11 @@ def test_restore_on_a_full_disk_fails_with_enospc_then_completes(daemon_factory)
 
         os.unlink(filler)
         # Hydration gets there by itself (its retry), reaching `available`.
-        poll("the restore to be hydrated", lambda: (lambda v: v["state"] == "available" and
-                                                    v["hydrated_bytes"] == v["hydrate_total_bytes"])(
-            d.ctl_json("volume", "show", "r")))
+        def hydrated():
+            v = d.ctl_json("volume", "show", "r")
+            return v["state"] == "available" and v["hydrated_bytes"] == v["hydrate_total_bytes"]
+
+        wait_until(hydrated, "the restore to be hydrated", timeout=60)
         assert h.pread(len(image), 0) == image
         h.shutdown()
         assert "hydration resumed" in d.log_text()
@@ -232,7 +223,7 @@ def test_writes_resume_once_space_is_back_without_a_restart(daemon_factory):
                 assert e.errno == "ENOSPC", e
                 return False
 
-        poll("the store to take writes again", write_again, timeout=30)
+        wait_until(write_again, "the store to take writes again", timeout=30)
         image[c * CHUNK:c * CHUNK + len(new)] = new
         h.flush()
         assert h.pread(len(image), 0) == bytes(image)

@@ -19,6 +19,20 @@ CTL = BUILD / "daemon" / "ctl" / "blocksnapctl"
 READY_TIMEOUT = 60
 
 
+def wait_until(condition, what, timeout=30):
+    """Calls condition() until it returns something true, and returns that; fails after
+    `timeout` seconds. For state the daemon reaches on its own after an event the test cannot
+    wait on directly (a client registered just after its handshake, RocksDB recovering)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
