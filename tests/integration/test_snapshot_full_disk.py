@@ -92,30 +92,34 @@ def unmount(d):
         subprocess.run(["umount", "-l", str(d.data_dir)], check=False)
 
 
+def refuse_a_write_on_a_full_disk(d):
+    """A volume whose every chunk is allocated and clean (snapshotted), then a full data
+    disk: overwriting a chunk needs no space in the image, only its dirty mark in the store,
+    which the full disk refuses. Writes chunk after chunk until one fails, which must be with
+    ENOSPC. Returns (handle, the image as written, that chunk, the refused bytes, the filler
+    file)."""
+    create_volume(d, "v", 8 * MiB)
+    image = bytearray(os.urandom(8 * MiB))
+    write(d, "v", [(0, bytes(image))])
+    snapshot(d, "v")
+    filler = fill(d.data_dir / "filler")
+    h = connect(d, "v")
+    new = os.urandom(4 * KiB)
+    for c in range(len(image) // CHUNK):
+        try:
+            h.pwrite(new, c * CHUNK)
+        except nbd.Error as e:
+            assert e.errno == "ENOSPC", e
+            return h, image, c, new, filler
+        image[c * CHUNK:c * CHUNK + len(new)] = new
+    pytest.fail("every write found room on a full disk")
+
+
 def test_first_write_to_a_clean_chunk_on_a_full_disk_fails_with_enospc(daemon_factory):
-    # Every chunk of the image is allocated and clean (snapshotted): overwriting one needs no
-    # space in the image, only its dirty mark in the store, which the full disk refuses.
     d = tmpfs_daemon(daemon_factory, "40M")
     try:
         d.start()
-        create_volume(d, "v", 8 * MiB)
-        image = bytearray(os.urandom(8 * MiB))
-        write(d, "v", [(0, bytes(image))])
-        snapshot(d, "v")
-        filler = fill(d.data_dir / "filler")
-
-        h = connect(d, "v")
-        failed = None
-        for c in range(len(image) // CHUNK):
-            new = os.urandom(4 * KiB)
-            try:
-                h.pwrite(new, c * CHUNK)
-            except nbd.Error as e:
-                failed = e
-                break
-            image[c * CHUNK:c * CHUNK + len(new)] = new
-        assert failed is not None, "every write found room on a full disk"
-        assert failed.errno == "ENOSPC", failed
+        h, image, c, _, filler = refuse_a_write_on_a_full_disk(d)
         # The refused write left nothing behind; everything else reads back as written.
         assert h.pread(len(image), 0) == bytes(image)
 
@@ -194,24 +198,7 @@ def test_writes_resume_once_space_is_back_without_a_restart(daemon_factory):
     d = tmpfs_daemon(daemon_factory, "40M")
     try:
         d.start()
-        create_volume(d, "v", 8 * MiB)
-        image = bytearray(os.urandom(8 * MiB))
-        write(d, "v", [(0, bytes(image))])
-        snapshot(d, "v")
-        filler = fill(d.data_dir / "filler")
-
-        h = connect(d, "v")
-        new = os.urandom(4 * KiB)
-        for c in range(len(image) // CHUNK):
-            try:
-                h.pwrite(new, c * CHUNK)
-            except nbd.Error as e:
-                assert e.errno == "ENOSPC", e
-                break
-            image[c * CHUNK:c * CHUNK + len(new)] = new
-        else:
-            pytest.fail("every write found room on a full disk")
-
+        h, image, c, new, filler = refuse_a_write_on_a_full_disk(d)
         os.unlink(filler)
         subprocess.run(["mount", "-o", "remount,size=256M", str(d.data_dir)], check=True)
 
