@@ -23,6 +23,7 @@
 #include <filesystem>
 
 #include "store/db.h"
+#include "util/logging.h"
 
 namespace {
 
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
   const size_t chunk = argc == 4 ? std::stoull(argv[3]) : 65536;
   int fd = ::open(argv[1], O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Die(std::string("opening ") + argv[1] + ": " + std::strerror(errno));
+  // The store's log lines (RocksDB's warnings) to stderr: stdout carries the result.
+  blocksnap::SetUpLogging();
   auto opened = blocksnap::Db::Open(argv[2]);
   if (!opened.ok()) return Die(opened.status().message());
   blocksnap::Db& db = **opened;

@@ -12,6 +12,7 @@
 
 #include "damage_chunk.h"
 #include "store/db.h"
+#include "util/logging.h"
 
 namespace {
 
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: corrupt_chunk DB_DIR [HASH_HEX]\n");
     return 2;
   }
+  // The store's log lines (RocksDB's warnings) to stderr: stdout carries the result.
+  blocksnap::SetUpLogging();
   auto db = blocksnap::Db::Open(argv[1]);
   if (!db.ok()) return Die(db.status().message());
   std::string key;

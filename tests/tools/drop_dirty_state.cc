@@ -10,6 +10,7 @@
 #include <string>
 
 #include "store/db.h"
+#include "util/logging.h"
 #include "volume/dirty_state.h"
 #include "volume/volume_record.h"
 
@@ -23,6 +24,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "drop_dirty_state: %s\n", id.status().message().c_str());
     return 2;
   }
+  // The store's log lines (RocksDB's warnings) to stderr: stdout carries the result.
+  blocksnap::SetUpLogging();
   auto db = blocksnap::Db::Open(argv[1]);
   if (!db.ok()) {
     std::fprintf(stderr, "drop_dirty_state: %s\n", db.status().message().c_str());
