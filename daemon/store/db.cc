@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include "store/big_endian.h"
@@ -151,6 +152,11 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   db->pack_options_ = rocksdb::Options(db_opts, cfs[static_cast<int>(Cf::kPacks)].options);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
+  // Made here, not by RocksDB: on a first start it would log an error that it could not read
+  // the directory before making it.
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return FromErrno(ec.value(), "creating " + path);
   auto s = rocksdb::DB::Open(db_opts, path, cfs, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "opening database " + path);
   db->db_.reset(raw);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstring>
 
 namespace blocksnap {
 
@@ -19,6 +20,12 @@ void RocksLogger::Logv(const rocksdb::InfoLogLevel level, const char* format, va
       level >= rocksdb::InfoLogLevel::ERROR_LEVEL  ? spdlog::level::err
       : level == rocksdb::InfoLogLevel::WARN_LEVEL ? spdlog::level::warn
                                                    : spdlog::level::info;
+  // Said at every start once packs exist (they are ingested files, which carry no unique id
+  // in Debian's 7.8): harmless, so not a warning in every start's log.
+  if (std::strstr(line, "opened without unique ID to verify")) {
+    spdlog::debug("rocksdb: {}", line);
+    return;
+  }
   spdlog::log(to, "rocksdb: {}", line);
 }
 
