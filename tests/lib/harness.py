@@ -21,8 +21,9 @@ READY_TIMEOUT = 60
 
 def wait_until(condition, what, timeout=30):
     """Calls condition() until it returns something true, and returns that; fails after
-    `timeout` seconds. For state the daemon reaches on its own after an event the test cannot
-    wait on directly (a client registered just after its handshake, RocksDB recovering)."""
+    `timeout` seconds. Only for state the daemon reaches on its own timer, with no event to
+    wait on (hydration's retry backoff, RocksDB's recovery); anything a reply or signal
+    orders is checked after that reply instead."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
